@@ -1,0 +1,386 @@
+/* The C side of mongoose_py: compiled into _mongoose_cffi next to mongoose.c.
+ *
+ * Everything here exists for one of three reasons:
+ *  - speed: mgpy_shim() is installed as c->fn on every connection and only
+ *    calls into Python for the events the connection's mask asks for (no
+ *    Python call per MG_EV_POLL unless someone listens);
+ *  - safety: fixed-format replacements for Mongoose's variadic, NUL-truncating
+ *    printf-style functions, and accessors for the bitfield flags;
+ *  - lifetime: the per-connection struct mgpy_conn that carries the Python
+ *    handle is created and freed here, tied to the C connection.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include "mongoose.h"
+
+#define MGPY_EV_TIMER (MG_EV_USER + 100)
+#define MGPY_EV_LOG (MG_EV_USER + 101)
+
+#define MGPY_PROTO_RAW 0
+#define MGPY_PROTO_HTTP 1
+#define MGPY_PROTO_MQTT 2
+
+enum {
+  MGPY_F_LISTENING = 1 << 0, MGPY_F_CLIENT = 1 << 1, MGPY_F_ACCEPTED = 1 << 2,
+  MGPY_F_RESOLVING = 1 << 3, MGPY_F_CONNECTING = 1 << 4, MGPY_F_TLS = 1 << 5,
+  MGPY_F_TLS_HS = 1 << 6, MGPY_F_UDP = 1 << 7, MGPY_F_WEBSOCKET = 1 << 8,
+  MGPY_F_MQTT5 = 1 << 9, MGPY_F_HEXDUMPING = 1 << 10, MGPY_F_DRAINING = 1 << 11,
+  MGPY_F_CLOSING = 1 << 12, MGPY_F_FULL = 1 << 13, MGPY_F_RESP = 1 << 14,
+  MGPY_F_READABLE = 1 << 15, MGPY_F_WRITABLE = 1 << 16
+};
+
+struct mgpy_conn {
+  uint32_t mask;
+  void *handle;
+  struct mgpy_conn *parent;
+  const struct mg_tls_opts *tls;
+  int tls_required;
+  size_t high_water;
+};
+
+/* The extern "Python" trampoline, defined by cffi below this code. */
+static void mgpy_dispatch(struct mg_connection *c, int ev, void *ev_data,
+                          struct mgpy_conn *st);
+
+unsigned long mgpy_trampoline_calls = 0;
+
+/* Events the binding itself must see, whatever the user asked for. */
+#define MGPY_ALWAYS ((1u << MG_EV_OPEN) | (1u << MG_EV_CLOSE))
+
+struct mgpy_conn *mgpy_conn_new(uint32_t mask, void *handle) {
+  struct mgpy_conn *st = (struct mgpy_conn *) calloc(1, sizeof(*st));
+  if (st != NULL) st->mask = mask | MGPY_ALWAYS, st->handle = handle;
+  return st;
+}
+
+void mgpy_conn_free(struct mgpy_conn *st) { free(st); }
+
+/* TLS URL with no TLS set up by now: refuse, never fall back to plaintext. */
+static void mgpy_check_tls(struct mg_connection *c, struct mgpy_conn *st) {
+  if (st->tls_required && !c->is_tls_hs && !c->is_closing) {
+    mg_error(c, "TLS not initialised: pass tls=TlsOpts(...) or call tls_init()");
+  }
+}
+
+static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
+  struct mgpy_conn *st = (struct mgpy_conn *) c->fn_data;
+  if (st == NULL) return;
+  if (ev == MG_EV_OPEN && c->is_accepted) {
+    /* Mongoose copied the listener's fn_data into this child: give the child
+     * a state of its own. The listener is alive for the whole accept. */
+    struct mgpy_conn *child = (struct mgpy_conn *) calloc(1, sizeof(*child));
+    if (child == NULL) {
+      c->fn_data = NULL;
+      c->is_closing = 1;
+      return;
+    }
+    child->mask = st->mask;
+    child->parent = st;
+    child->tls = st->tls;
+    child->tls_required = st->tls_required;
+    child->high_water = st->high_water;
+    c->fn_data = st = child;
+  }
+  if ((ev == MG_EV_ACCEPT || ev == MG_EV_CONNECT) && st->tls != NULL && !c->is_tls_hs) {
+    mg_tls_init(c, st->tls);
+  }
+  if (ev < 32 && (st->mask & (1u << ev))) {
+    mgpy_trampoline_calls++;
+    mgpy_dispatch(c, ev, ev_data, st);
+  }
+  switch (ev) {
+    case MG_EV_ACCEPT:
+      st->parent = NULL;
+      st->tls = NULL; /* the listener owns the opts; children only used them here */
+      mgpy_check_tls(c, st);
+      break;
+    case MG_EV_CONNECT:
+      mgpy_check_tls(c, st);
+      break;
+    case MG_EV_READ:
+      /* Backpressure: stop reading once the unread input reaches high water.
+       * is_full alone makes Mongoose's epoll loop spin (MONGOOSE.md §0.5), so
+       * mgpy_poll() also removes such connections from the wait set. */
+      if (st->high_water && c->recv.len >= st->high_water) c->is_full = 1;
+      break;
+    case MG_EV_CLOSE:
+      c->fn_data = NULL;
+      free(st);
+      break;
+  }
+}
+
+unsigned mgpy_flags(struct mg_connection *c) {
+  return (c->is_listening ? MGPY_F_LISTENING : 0) | (c->is_client ? MGPY_F_CLIENT : 0) |
+         (c->is_accepted ? MGPY_F_ACCEPTED : 0) | (c->is_resolving ? MGPY_F_RESOLVING : 0) |
+         (c->is_connecting ? MGPY_F_CONNECTING : 0) | (c->is_tls ? MGPY_F_TLS : 0) |
+         (c->is_tls_hs ? MGPY_F_TLS_HS : 0) | (c->is_udp ? MGPY_F_UDP : 0) |
+         (c->is_websocket ? MGPY_F_WEBSOCKET : 0) | (c->is_mqtt5 ? MGPY_F_MQTT5 : 0) |
+         (c->is_hexdumping ? MGPY_F_HEXDUMPING : 0) | (c->is_draining ? MGPY_F_DRAINING : 0) |
+         (c->is_closing ? MGPY_F_CLOSING : 0) | (c->is_full ? MGPY_F_FULL : 0) |
+         (c->is_resp ? MGPY_F_RESP : 0) | (c->is_readable ? MGPY_F_READABLE : 0) |
+         (c->is_writable ? MGPY_F_WRITABLE : 0);
+}
+
+void mgpy_set_flag(struct mg_connection *c, unsigned flag, int on) {
+  unsigned v = on ? 1 : 0;
+  switch (flag) {
+    case MGPY_F_CLOSING: c->is_closing = v; break;
+    case MGPY_F_DRAINING: c->is_draining = v; break;
+    case MGPY_F_FULL: c->is_full = v; break;
+    case MGPY_F_RESP: c->is_resp = v; break;
+    case MGPY_F_HEXDUMPING: c->is_hexdumping = v; break;
+    default: break;
+  }
+}
+
+struct mg_connection *mgpy_listen(struct mg_mgr *mgr, const char *url, int proto,
+                                  struct mgpy_conn *st) {
+  struct mg_connection *c;
+  st->tls_required = mg_url_is_ssl(url);
+  if (proto == MGPY_PROTO_HTTP) c = mg_http_listen(mgr, url, mgpy_shim, st);
+  else if (proto == MGPY_PROTO_MQTT) c = mg_mqtt_listen(mgr, url, mgpy_shim, st);
+  else c = mg_listen(mgr, url, mgpy_shim, st);
+  return c;
+}
+
+struct mg_connection *mgpy_connect(struct mg_mgr *mgr, const char *url, int proto,
+                                   struct mgpy_conn *st) {
+  st->tls_required = mg_url_is_ssl(url);
+  if (proto == MGPY_PROTO_HTTP) return mg_http_connect(mgr, url, mgpy_shim, st);
+  return mg_connect(mgr, url, mgpy_shim, st);
+}
+
+struct mg_connection *mgpy_ws_connect(struct mg_mgr *mgr, const char *url,
+                                      const char *extra_headers, struct mgpy_conn *st) {
+  st->tls_required = mg_url_is_ssl(url);
+  if (extra_headers != NULL && extra_headers[0] != '\0') {
+    return mg_ws_connect(mgr, url, mgpy_shim, st, "%s", extra_headers);
+  }
+  return mg_ws_connect(mgr, url, mgpy_shim, st, NULL);
+}
+
+struct mg_connection *mgpy_mqtt_connect(struct mg_mgr *mgr, const char *url,
+                                        const struct mg_mqtt_opts *opts, struct mgpy_conn *st) {
+  st->tls_required = mg_url_is_ssl(url);
+  return mg_mqtt_connect(mgr, url, opts, mgpy_shim, st);
+}
+
+struct mg_connection *mgpy_sntp_connect(struct mg_mgr *mgr, const char *url,
+                                        struct mgpy_conn *st) {
+  return mg_sntp_connect(mgr, url, mgpy_shim, st);
+}
+
+/* One loop iteration. Two things Mongoose's own mg_mgr_poll() gets wrong for
+ * us are fixed around it:
+ *  - timers do not shorten the wait, so a 10 ms timer under poll(1000) would
+ *    fire a second late: clamp the wait to the next timer deadline;
+ *  - on epoll, a connection paused with is_full stays registered for EPOLLIN
+ *    and makes epoll_wait return at once, forever (a busy loop): take such
+ *    connections out of the wait set while paused, put them back after. */
+void mgpy_poll(struct mg_mgr *mgr, int ms) {
+  uint64_t now = mg_millis();
+  struct mg_timer *t;
+  struct mg_connection *c;
+  for (t = mgr->timers; t != NULL && ms > 0; t = t->next) {
+    if (t->expire == 0 || t->expire <= now) ms = 0;
+    else if (t->expire - now < (uint64_t) ms) ms = (int) (t->expire - now);
+  }
+#if MG_ENABLE_EPOLL
+  for (c = mgr->conns; c != NULL; c = c->next) {
+    if (c->is_full && c->fd != NULL && !c->is_listening) {
+      struct epoll_event ev = {EPOLLERR | EPOLLHUP, {c}};
+      if (c->send.len > 0) ev.events |= EPOLLOUT;
+      epoll_ctl(mgr->epoll_fd, EPOLL_CTL_MOD, (int) (size_t) c->fd, &ev);
+    }
+  }
+#else
+  (void) c;
+#endif
+  mg_mgr_poll(mgr, ms);
+#if MG_ENABLE_EPOLL
+  /* mg_iotest() re-adds EPOLLIN only for writers; paused readers that have
+   * been resumed need it back explicitly (cheap: only while is_full flips). */
+#endif
+}
+
+/* Resume reading on a paused connection (clears is_full, re-arms EPOLLIN). */
+void mgpy_resume(struct mg_connection *c) {
+  c->is_full = 0;
+#if MG_ENABLE_EPOLL
+  if (c->fd != NULL) {
+    struct epoll_event ev = {EPOLLIN | EPOLLERR | EPOLLHUP, {c}};
+    if (c->send.len > 0) ev.events |= EPOLLOUT;
+    epoll_ctl(c->mgr->epoll_fd, EPOLL_CTL_MOD, (int) (size_t) c->fd, &ev);
+  }
+#endif
+}
+
+/* Free a manager nobody closed (garbage-collected): detach our per-connection
+ * state first so that the MG_EV_CLOSE events of mg_mgr_free never reach
+ * Python objects that are being collected. */
+void mgpy_mgr_destroy(struct mg_mgr *mgr) {
+  struct mg_connection *c;
+  for (c = mgr->conns; c != NULL; c = c->next) {
+    if (c->fn == mgpy_shim) {
+      free(c->fn_data);
+      c->fn_data = NULL;
+    }
+  }
+  mg_mgr_free(mgr); /* frees the timers before its last poll: no timer fires */
+}
+
+/* The wakeup pipe is our doorbell for cross-thread calls: returns its
+ * connection id (0 on failure). mg_wakeup_init puts it at the list head. */
+unsigned long mgpy_doorbell_init(struct mg_mgr *mgr) {
+  if (!mg_wakeup_init(mgr) || mgr->conns == NULL) return 0;
+  return mgr->conns->id;
+}
+
+/* ---- HTTP helpers: binary-safe, exact Content-Length, no format strings ---- */
+
+const char *mgpy_reason(int code) {
+  switch (code) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 422: return "Unprocessable Entity";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+  }
+}
+
+/* Status line + caller's header lines + Content-Length + body, in one send
+ * buffer append when it fits on the stack. chunked: no Content-Length and no
+ * body; the response stays open (is_resp) until the terminating chunk. */
+void mgpy_http_reply(struct mg_connection *c, int code, const char *headers,
+                     const void *body, size_t len, int chunked) {
+  char stack[4096];
+  size_t hlen = headers ? strlen(headers) : 0;
+  size_t cap = 96 + hlen + (chunked ? 0 : len);
+  char *buf = cap <= sizeof(stack) ? stack : (char *) malloc(cap);
+  size_t n;
+  if (buf == NULL) {
+    mg_error(c, "OOM");
+    return;
+  }
+  n = (size_t) snprintf(buf, 64, "HTTP/1.1 %d %s\r\n", code, mgpy_reason(code));
+  if (hlen) memcpy(buf + n, headers, hlen), n += hlen;
+  if (chunked) {
+    memcpy(buf + n, "\r\n", 2), n += 2;
+  } else {
+    n += (size_t) snprintf(buf + n, 48, "Content-Length: %lu\r\n\r\n", (unsigned long) len);
+    if (len) memcpy(buf + n, body, len), n += len;
+  }
+  mg_send(c, buf, n);
+  if (buf != stack) free(buf);
+  if (!chunked) c->is_resp = 0;
+}
+
+void mgpy_ws_upgrade(struct mg_connection *c, struct mg_http_message *hm,
+                     const char *extra_headers) {
+  if (extra_headers != NULL && extra_headers[0] != '\0') {
+    mg_ws_upgrade(c, hm, "%s", extra_headers);
+  } else {
+    mg_ws_upgrade(c, hm, NULL);
+  }
+}
+
+void mgpy_error(struct mg_connection *c, const char *msg) { mg_error(c, "%s", msg); }
+
+void mgpy_serve(struct mg_connection *c, struct mg_http_message *hm, const char *root_or_path,
+                const char *extra_headers, const char *mime_types, const char *page404,
+                int is_file) {
+  struct mg_http_serve_opts opts;
+  memset(&opts, 0, sizeof(opts));
+  opts.extra_headers = extra_headers && extra_headers[0] ? extra_headers : NULL;
+  opts.mime_types = mime_types && mime_types[0] ? mime_types : NULL;
+  opts.page404 = page404 && page404[0] ? page404 : NULL;
+  if (is_file) {
+    mg_http_serve_file(c, hm, root_or_path, &opts);
+  } else {
+    opts.root_dir = root_or_path;
+    mg_http_serve_dir(c, hm, &opts);
+  }
+}
+
+/* ---- timers: routed through the same trampoline (c == NULL) ---- */
+
+static void mgpy_timer_cb(void *arg) { mgpy_dispatch(NULL, MGPY_EV_TIMER, arg, NULL); }
+
+struct mg_timer *mgpy_timer_add(struct mg_mgr *mgr, uint64_t ms, unsigned flags,
+                                void *handle) {
+  return mg_timer_add(mgr, ms, flags, mgpy_timer_cb, handle);
+}
+
+/* Only called between loop iterations (never from inside mg_timer_poll) and
+ * only for timers Mongoose has not auto-deleted: see _timer.py. */
+void mgpy_timer_cancel(struct mg_mgr *mgr, struct mg_timer *t) {
+  mg_timer_free(&mgr->timers, t);
+  mg_free(t);
+}
+
+/* ---- logging: Mongoose prints one char at a time; hand Python whole lines ---- */
+
+static _Thread_local char mgpy_log_buf[1024];
+static _Thread_local size_t mgpy_log_len = 0;
+
+static void mgpy_log_char(char ch, void *param) {
+  (void) param;
+  if (ch == '\n' || mgpy_log_len == sizeof(mgpy_log_buf) - 1) {
+    while (mgpy_log_len > 0 && mgpy_log_buf[mgpy_log_len - 1] == '\r') mgpy_log_len--;
+    mgpy_log_buf[mgpy_log_len] = '\0';
+    mgpy_log_len = 0;
+    mgpy_dispatch(NULL, MGPY_EV_LOG, mgpy_log_buf, NULL);
+    if (ch == '\n') return;
+  }
+  mgpy_log_buf[mgpy_log_len++] = ch;
+}
+
+void mgpy_log_init(void) { mg_log_set_fn(mgpy_log_char, NULL); }
+
+/* ---- hashes with their context structs kept on the C side ---- */
+
+void mgpy_md5(const void *data, size_t len, unsigned char out[16]) {
+  mg_md5_ctx ctx;
+  mg_md5_init(&ctx);
+  mg_md5_update(&ctx, (const unsigned char *) data, len);
+  mg_md5_final(&ctx, out);
+}
+
+void mgpy_sha1(const void *data, size_t len, unsigned char out[20]) {
+  mg_sha1_ctx ctx;
+  mg_sha1_init(&ctx);
+  mg_sha1_update(&ctx, (const unsigned char *) data, len);
+  mg_sha1_final(out, &ctx);
+}
