@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(HERE, "vendor", "mongoose"))
 import fetch  # noqa: E402  (vendor/mongoose/fetch.py)
 
 SRC = fetch.ensure_sources()
-if os.path.abspath(SRC).startswith(HERE + os.sep):
+if os.path.abspath(SRC).startswith(HERE + os.sep) and os.getcwd() == HERE and __name__ != "__main__":
     SRC = os.path.relpath(SRC, HERE)  # relative: objects land in the build tree, not in ./work/...
 
 
@@ -49,5 +49,13 @@ ffibuilder.set_source(
 )
 
 if __name__ == "__main__":
-    os.chdir(HERE)
-    ffibuilder.compile(tmpdir=".", verbose=True)
+    # In-place development build. Compile in build/inplace so that setuptools
+    # does not read ./pyproject.toml, then put the module next to the package.
+    import shutil
+    tmp = os.path.join(HERE, "build", "inplace")
+    os.makedirs(tmp, exist_ok=True)
+    os.chdir(tmp)
+    so = ffibuilder.compile(tmpdir=tmp, verbose=True)
+    dest = os.path.join(HERE, "mongoose_py", os.path.basename(so))
+    shutil.copy(so, dest)
+    print("built", dest)

@@ -140,7 +140,16 @@ def deliver(conn, ev, ev_data, data=None):
             view._invalidate()
 
 
-@ffi.def_extern()
+# A KeyboardInterrupt/SystemExit that lands outside deliver()'s try (signals
+# can raise between any two bytecodes) must not vanish: poll() re-raises it.
+interrupted = []
+
+
+def _trampoline_error(exc_type, exc, tb):
+    interrupted.append(exc if exc is not None else exc_type())
+
+
+@ffi.def_extern(onerror=_trampoline_error)
 def mgpy_dispatch(c, ev, ev_data, st):
     # Keep this short: it runs for every event Python asked for.
     if c == NULL:
@@ -154,10 +163,14 @@ def mgpy_dispatch(c, ev, ev_data, st):
         conn = ffi.from_handle(handle)
         if ev == E_OPEN:
             conn._bound(c)
-    if conn._wants >> ev & 1:
-        deliver(conn, ev, ev_data)
     if ev == E_CLOSE:
-        conn._closed()
+        try:
+            if conn._wants >> E_CLOSE & 1:
+                deliver(conn, ev, ev_data)
+        finally:  # the C state is freed right after we return: forget it whatever happens
+            conn._closed()
+    elif conn._wants >> ev & 1:
+        deliver(conn, ev, ev_data)
 
 
 _log_levels = {"1": logging.ERROR, "2": logging.INFO, "3": logging.DEBUG, "4": 5}

@@ -9,7 +9,7 @@ import time
 import weakref
 from typing import Any, Callable, Iterable, Optional, Tuple, Type
 
-from ._bridge import E_HTTP_MSG, E_WAKEUP, F_ACCEPTED, F_RESP, deliver
+from ._bridge import E_HTTP_MSG, E_WAKEUP, F_ACCEPTED, F_RESP, deliver, interrupted
 from ._connection import Connection, EventHandler
 from ._ffi import NULL, cstr, ffi, lib, to_bytes
 from ._threads import _Call, call_on_loop, get_ident, manager_on_loop
@@ -125,6 +125,8 @@ class Manager:
         finally:
             self._owner = None
             self._lock.release()
+        if interrupted and self._stashed is None:
+            self._stashed = interrupted.pop()
         exc = self._stashed
         if exc is not None:
             self._stashed = None
@@ -194,18 +196,25 @@ class Manager:
 
     def _shutdown(self, timeout: float, poll_ms: int) -> None:
         deadline = time.monotonic() + timeout
-        for conn in list(self._conns.values()):
-            if conn._flag(lib.MGPY_F_LISTENING):
-                conn.close()
+        self._call(self._close_listeners)
         while not self._freed:
             left = deadline - time.monotonic()
             if left <= 0 or not self._conns:
                 break
-            for conn in list(self._conns.values()):
-                c = conn._c
-                if c is not None and not lib.mgpy_flags(c) & F_RESP and c.send.len == 0:
-                    lib.mgpy_set_flag(c, lib.MGPY_F_DRAINING, 1)  # idle: nothing in flight
+            self._call(self._drain_idle)
             self.poll(max(1, min(poll_ms, int(left * 1000))))
+
+    def _close_listeners(self) -> None:
+        for conn in list(self._conns.values()):
+            if conn._flag(lib.MGPY_F_LISTENING):
+                conn._set_flag(lib.MGPY_F_CLOSING)
+
+    def _drain_idle(self) -> None:
+        """Close connections with nothing in flight (no response pending, nothing to send)."""
+        for conn in list(self._conns.values()):
+            c = conn._c
+            if c is not None and not lib.mgpy_flags(c) & F_RESP and c.send.len == 0:
+                lib.mgpy_set_flag(c, lib.MGPY_F_DRAINING, 1)
 
     def close(self) -> None:
         """Close every connection (their MG_EV_CLOSE handlers run) and free
