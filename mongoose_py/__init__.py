@@ -38,6 +38,7 @@ from ._util import (  # noqa: E402
     random_bytes, random_str, sha1, sha256, url_encode, url_host, url_is_ssl, url_pass,
     url_port, url_uri, url_user,
 )
+from .aio import AsyncManager  # noqa: E402
 from ._ws import (  # noqa: E402
     WEBSOCKET_OP_BINARY, WEBSOCKET_OP_CLOSE, WEBSOCKET_OP_CONTINUE, WEBSOCKET_OP_PING,
     WEBSOCKET_OP_PONG, WEBSOCKET_OP_TEXT,
@@ -58,7 +59,7 @@ MQTT_PROP_TYPE_INT = _lib.MQTT_PROP_TYPE_INT
 MQTT_PROP_TYPE_SHORT = _lib.MQTT_PROP_TYPE_SHORT
 
 __all__ = [
-    "Manager", "Connection", "HttpMessage", "WsMessage", "MqttMessage", "TlsOpts", "Timer",
+    "Manager", "AsyncManager", "Connection", "HttpMessage", "WsMessage", "MqttMessage", "TlsOpts", "Timer",
     "http_parse_multipart", "http_var", "base64_decode", "base64_encode", "crc32", "event_name",
     "hmac_sha256", "json_get", "json_get_bool", "json_get_long", "json_get_num", "json_get_str",
     "log_get", "log_set", "match", "md5", "millis", "random_bytes", "random_str", "sha1", "sha256",
