@@ -41,7 +41,8 @@ ffibuilder.cdef(_read("_cdef.h"))
 ffibuilder.set_source(
     "mongoose_py._mongoose_cffi",
     _read("_shim.c"),
-    sources=[os.path.join(SRC, "mongoose.c")],
+    sources=[os.path.join("mongoose_py" if __name__ != "__main__" else os.path.join(HERE, "mongoose_py"),
+                          "_mongoose_unit.c")],  # #includes mongoose.c (see that file)
     include_dirs=[SRC],
     define_macros=DEFINES,
     extra_compile_args=CFLAGS,
@@ -57,5 +58,6 @@ if __name__ == "__main__":
     os.chdir(tmp)
     so = ffibuilder.compile(tmpdir=tmp, verbose=True)
     dest = os.path.join(HERE, "mongoose_py", os.path.basename(so))
-    shutil.copy(so, dest)
+    shutil.copy(so, dest + ".tmp")
+    os.replace(dest + ".tmp", dest)  # new inode: processes using the old module keep a valid mapping
     print("built", dest)

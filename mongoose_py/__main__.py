@@ -4,9 +4,8 @@ Serves a page with a live WebSocket echo and a request counter, to open in a
 browser at the printed address.
 """
 import argparse
-import json
 
-from . import Connection, Manager, __version__, MONGOOSE_VERSION
+from . import Connection, MONGOOSE_VERSION, __version__, serve
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>mongoose_py demo</title>
 <style>body{font:16px system-ui;margin:3em auto;max-width:40em}input{width:20em}</style>
@@ -44,11 +43,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     args = ap.parse_args(argv)
-    with Manager() as mgr:
-        mgr.listen("http://%s:%d" % (args.host, args.port), connection_class=Demo)
-        print("mongoose_py demo on http://%s:%d/  (Ctrl+C to stop)" % (args.host, args.port), flush=True)
-        mgr.run(shutdown_timeout=2)
+    url = "http://%s:%d" % (args.host, args.port)
+
+    def ready(listener):
+        host, port, _ = listener.local_addr
+        print("mongoose_py demo on http://%s:%d/  (Ctrl+C to stop)" % (args.host, port), flush=True)
+
+    serve(Demo, url, workers=args.workers, shutdown_timeout=2, ready=ready)
 
 
 if __name__ == "__main__":

@@ -259,6 +259,8 @@ void mgpy_set_flag(struct mg_connection *c, unsigned flag, int on);
 
 struct mg_connection *mgpy_listen(struct mg_mgr *mgr, const char *url, int proto,
                                   struct mgpy_conn *st);
+struct mg_connection *mgpy_listen_reuse(struct mg_mgr *mgr, const char *url, int proto,
+                                        struct mgpy_conn *st);
 struct mg_connection *mgpy_connect(struct mg_mgr *mgr, const char *url, int proto,
                                    struct mgpy_conn *st);
 struct mg_connection *mgpy_ws_connect(struct mg_mgr *mgr, const char *url,

@@ -291,16 +291,18 @@ class Manager:
     @manager_on_loop
     def listen(self, url: str, handler: Optional[EventHandler] = None, *, http: Optional[bool] = None,
                connection_class: Optional[Type[Connection]] = None, events: Optional[Iterable[int]] = None,
-               tls=None) -> Connection:
+               tls=None, reuse_port: bool = False) -> Connection:
         """Listen on ``url`` (``http://``, ``https://``, ``ws://``, ``tcp://``, ``udp://``...).
 
         Accepted connections inherit ``handler`` and ``connection_class``;
-        with ``tls=TlsOpts(...)`` each one starts TLS by itself.
+        with ``tls=TlsOpts(...)`` each one starts TLS by itself. ``reuse_port``
+        sets SO_REUSEPORT so that several processes can share the port.
         """
         self._check_open()
         is_http = http if http is not None else _is_http(url)
         conn = self._new(connection_class, handler, events, tls)
-        c = lib.mgpy_listen(self._mgr, cstr(url), lib.MGPY_PROTO_HTTP if is_http else lib.MGPY_PROTO_RAW, conn._st)
+        opener = lib.mgpy_listen_reuse if reuse_port else lib.mgpy_listen
+        c = opener(self._mgr, cstr(url), lib.MGPY_PROTO_HTTP if is_http else lib.MGPY_PROTO_RAW, conn._st)
         return self._opened(conn, c, "listen on", url)
 
     def http_listen(self, url: str, handler: Optional[EventHandler] = None, **kwargs) -> Connection:

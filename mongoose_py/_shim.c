@@ -231,6 +231,28 @@ void mgpy_mgr_destroy(struct mg_mgr *mgr) {
   mg_mgr_free(mgr); /* frees the timers before its last poll: no timer fires */
 }
 
+/* SO_REUSEPORT for the next listener opened on this thread (mgpy_listen). */
+static _Thread_local int mgpy_reuse_port = 0;
+
+int mgpy_bind(int fd, const struct sockaddr *addr, socklen_t len) {
+#ifdef SO_REUSEPORT
+  if (mgpy_reuse_port) {
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, (const void *) &on, sizeof(on));
+  }
+#endif
+  return bind(fd, addr, len);
+}
+
+struct mg_connection *mgpy_listen_reuse(struct mg_mgr *mgr, const char *url, int proto,
+                                        struct mgpy_conn *st) {
+  struct mg_connection *c;
+  mgpy_reuse_port = 1;
+  c = mgpy_listen(mgr, url, proto, st);
+  mgpy_reuse_port = 0;
+  return c;
+}
+
 /* The wakeup pipe is our doorbell for cross-thread calls: returns its
  * connection id (0 on failure). mg_wakeup_init puts it at the list head. */
 unsigned long mgpy_doorbell_init(struct mg_mgr *mgr) {

@@ -1,0 +1,71 @@
+"""reuse_port listeners and serve(workers=N): several processes share one port."""
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mongoose_py import Manager
+
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_reuse_port_lets_two_listeners_share_a_port():
+    port = _free_port()
+    a, b = Manager(), Manager()
+    try:
+        a.listen("tcp://127.0.0.1:%d" % port, reuse_port=True)
+        b.listen("tcp://127.0.0.1:%d" % port, reuse_port=True)
+        c = Manager()
+        try:
+            with pytest.raises(RuntimeError, match="Failed to listen"):
+                c.listen("tcp://127.0.0.1:%d" % port)  # without the option: refused
+        finally:
+            c.close()
+    finally:
+        a.close()
+        b.close()
+
+
+SERVER = r"""
+import os, sys
+from mongoose_py import Connection, serve
+class Pid(Connection):
+    def on_http_msg(self, msg):
+        self.reply(200, str(os.getpid()), {"Connection": "close"})
+serve(Pid, "http://127.0.0.1:%s" % sys.argv[1], workers=3, poll_ms=50, shutdown_timeout=1,
+      ready=lambda l: print("ready", flush=True))
+"""
+
+
+def test_serve_with_workers_spreads_connections_and_stops_on_sigterm(procs):
+    port = _free_port()
+    p = procs([sys.executable, "-c", SERVER, str(port)])
+    ready = 0
+    deadline = time.monotonic() + 30
+    while ready < 3 and time.monotonic() < deadline:
+        line = p.p.stdout.readline()
+        if not line:
+            break
+        ready += line.startswith(b"ready")
+    assert ready == 3, "workers did not start"
+    pids = set()
+    for _ in range(60):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        pids.add(conn.getresponse().read())
+        conn.close()
+    assert len(pids) >= 2, "all 60 connections went to one worker: %r" % pids
+    os.kill(p.p.pid, signal.SIGTERM)
+    assert p.p.wait(15) == 0
