@@ -281,6 +281,11 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
         lib.mg_resolve_cancel(self._require())
 
     @on_loop
+    def sntp_request(self) -> None:
+        """Send an SNTP request on an ``sntp_connect`` connection (it sends one on connect by itself)."""
+        lib.mg_sntp_request(self._require())
+
+    @on_loop
     def tls_init(self, opts) -> None:
         """Start TLS on this connection (in MG_EV_ACCEPT or MG_EV_CONNECT)."""
         from ._tls import TlsOpts
