@@ -223,6 +223,7 @@ struct mgpy_conn {
   const struct mg_tls_opts *tls; /* listener/client: TLS to initialise on accept/connect */
   int tls_required;            /* TLS URL: close with an error rather than go plaintext */
   size_t high_water;           /* pause reads (stop polling in) above this recv.len; 0 = off */
+  int depth;                   /* > 0 while an event of this connection is being dispatched */
 };
 
 /* The one trampoline into Python: connection events (c != NULL, st = its state)
@@ -280,6 +281,8 @@ void mgpy_log_init(void);
 
 void mgpy_http_reply(struct mg_connection *c, int code, const char *headers,
                      const void *body, size_t len, int chunked);
+void mgpy_resp_done(struct mg_connection *c);
+void mgpy_http_chunk(struct mg_connection *c, const void *buf, size_t len);
 void mgpy_ws_upgrade(struct mg_connection *c, struct mg_http_message *hm,
                      const char *extra_headers);
 void mgpy_error(struct mg_connection *c, const char *msg);

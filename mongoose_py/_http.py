@@ -67,7 +67,7 @@ class HttpMethods:
             block = "Content-Type: text/plain\r\n" + block
         lib.mgpy_http_reply(c, int(status_code), block.encode("utf-8"), data, len(data), 1 if chunked else 0)
         if chunked and data:
-            lib.mg_http_write_chunk(c, data, len(data))
+            lib.mgpy_http_chunk(c, data, len(data))
 
     def reply_json(self, data, status_code: int = 200, headers: Headers = None) -> None:
         """``reply()`` with ``json.dumps(data)`` and ``Content-Type: application/json``."""
@@ -101,7 +101,7 @@ class HttpMethods:
         """Send one chunk of a chunked response; empty data ends the response."""
         c = self._require()
         b = to_bytes(data)
-        lib.mg_http_write_chunk(c, b, len(b))
+        lib.mgpy_http_chunk(c, b, len(b))
 
     @on_loop
     def http_sse(self, event_type: str, data: str) -> None:

@@ -37,6 +37,7 @@ struct mgpy_conn {
   const struct mg_tls_opts *tls;
   int tls_required;
   size_t high_water;
+  int depth; /* > 0 while an event of this connection is being dispatched */
 };
 
 /* The extern "Python" trampoline, defined by cffi below this code. */
@@ -87,7 +88,9 @@ static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
   }
   if (ev < 32 && (st->mask & (1u << ev))) {
     mgpy_trampoline_calls++;
+    st->depth++;
     mgpy_dispatch(c, ev, ev_data, st);
+    st->depth--;
   }
   switch (ev) {
     case MG_EV_ACCEPT:
@@ -302,6 +305,27 @@ const char *mgpy_reason(int code) {
   }
 }
 
+/* The response on c is complete. Mongoose parses the next pipelined request
+ * only while is_resp is 0, and re-checks only when is_resp flips *during that
+ * connection's MG_EV_POLL*; a reply made later (a timer, another thread, a
+ * wakeup) would leave pipelined requests unparsed until more bytes arrive.
+ * So kick the parser, unless an event of c is on the stack (then Mongoose's
+ * own parse loop continues by itself, and re-entering it would be unsafe). */
+void mgpy_resp_done(struct mg_connection *c) {
+  struct mgpy_conn *st = (struct mgpy_conn *) c->fn_data;
+  c->is_resp = 0;
+  if (st != NULL && st->depth == 0 && c->recv.len > 0 && !c->is_closing) {
+    long n = 0;
+    mg_call(c, MG_EV_READ, &n);
+  }
+}
+
+/* A chunk; the empty one ends the response (see mgpy_resp_done). */
+void mgpy_http_chunk(struct mg_connection *c, const void *buf, size_t len) {
+  mg_http_write_chunk(c, (const char *) buf, len);
+  if (len == 0) mgpy_resp_done(c);
+}
+
 /* Status line + caller's header lines + Content-Length + body, in one send
  * buffer append when it fits on the stack. chunked: no Content-Length and no
  * body; the response stays open (is_resp) until the terminating chunk. */
@@ -326,7 +350,7 @@ void mgpy_http_reply(struct mg_connection *c, int code, const char *headers,
   }
   mg_send(c, buf, n);
   if (buf != stack) free(buf);
-  if (!chunked) c->is_resp = 0;
+  if (!chunked) mgpy_resp_done(c);
 }
 
 void mgpy_ws_upgrade(struct mg_connection *c, struct mg_http_message *hm,
