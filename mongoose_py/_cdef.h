@@ -224,6 +224,7 @@ struct mgpy_conn {
   int tls_required;            /* TLS URL: close with an error rather than go plaintext */
   size_t high_water;           /* pause reads (stop polling in) above this recv.len; 0 = off */
   int depth;                   /* > 0 while an event of this connection is being dispatched */
+  uint64_t last_rx;            /* mg_millis() of the last MG_EV_READ (keepalive checks) */
 };
 
 /* The one trampoline into Python: connection events (c != NULL, st = its state)

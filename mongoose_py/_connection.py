@@ -22,6 +22,11 @@ _ALWAYS = (1 << lib.MG_EV_OPEN) | (1 << lib.MG_EV_CLOSE)
 _F = lib
 
 
+def _as_chars(buf):
+    """iobuf.buf is ``unsigned char *``: unpacked as is it would give a list of ints."""
+    return ffi.cast("char *", buf)
+
+
 def _addr(a) -> Tuple[str, int, bool]:
     port = socket.ntohs(a.port)
     if a.is_ip6:
@@ -208,7 +213,7 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
         if c is None:
             return b""
         n = c.recv.len if length < 0 else min(length, c.recv.len)
-        return unpack(c.recv.buf, n) if n else b""
+        return unpack(_as_chars(c.recv.buf), n) if n else b""
 
     @on_loop
     def send_data(self, length: int = -1) -> bytes:
@@ -217,7 +222,7 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
         if c is None:
             return b""
         n = c.send.len if length < 0 else min(length, c.send.len)
-        return unpack(c.send.buf, n) if n else b""
+        return unpack(_as_chars(c.send.buf), n) if n else b""
 
     @on_loop
     def read(self, n: int = -1) -> bytes:
@@ -226,7 +231,7 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
         k = c.recv.len if n < 0 else min(n, c.recv.len)
         if k == 0:
             return b""
-        data = unpack(c.recv.buf, k)
+        data = unpack(_as_chars(c.recv.buf), k)
         lib.mg_iobuf_del(ffi.addressof(c, "recv"), 0, k)
         return data
 

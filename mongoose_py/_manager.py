@@ -351,11 +351,11 @@ class Manager:
     def mqtt_connect(self, url: str, handler: Optional[EventHandler] = None, client_id: str = "",
                      username: str = "", password: str = "", clean_session: bool = True, keepalive: int = 60,
                      *, will_topic: Optional[str] = None, will_message=None, will_qos: int = 0,
-                     will_retain: bool = False, version: int = 4, properties=None, tls=None,
+                     will_retain: bool = False, version: int = 4, properties=None, will_properties=None, tls=None,
                      connection_class: Optional[Type[Connection]] = None,
                      events: Optional[Iterable[int]] = None) -> Connection:
         """MQTT client: sends CONNECT; MG_EV_MQTT_OPEN carries the CONNACK code."""
-        from ._mqtt import mqtt_opts
+        from ._mqtt import mqtt_opts, start_keepalive
         self._check_open()
         fields = dict(client_id=client_id, user=username, pass_=password, clean=bool(clean_session),
                       keepalive=int(keepalive), version=int(version))
@@ -363,10 +363,17 @@ class Manager:
         if will_topic:
             fields.update(topic=will_topic, message=to_bytes(will_message or b""), qos=int(will_qos),
                           retain=bool(will_retain))
+            if will_properties:
+                fields["will_props"] = will_properties
+        if properties:
+            fields["props"] = properties
         opts, keep = mqtt_opts(**fields)
         conn = self._new(connection_class, handler, events, tls)
         c = lib.mgpy_mqtt_connect(self._mgr, cstr(url), opts, conn._st)
-        return self._opened(conn, c, "connect to MQTT broker", url)
+        self._opened(conn, c, "connect to MQTT broker", url)
+        # Mongoose sends no PINGREQ by itself: ping on time, close when the broker goes silent.
+        conn._mqtt_keepalive = start_keepalive(conn, keepalive)
+        return conn
 
     @manager_on_loop
     def sntp_connect(self, url: str, handler: Optional[EventHandler] = None, *,

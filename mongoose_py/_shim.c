@@ -38,6 +38,7 @@ struct mgpy_conn {
   int tls_required;
   size_t high_water;
   int depth; /* > 0 while an event of this connection is being dispatched */
+  uint64_t last_rx; /* mg_millis() of the last MG_EV_READ: keepalive checks (MQTT) */
 };
 
 /* The extern "Python" trampoline, defined by cffi below this code. */
@@ -102,6 +103,7 @@ static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
       mgpy_check_tls(c, st);
       break;
     case MG_EV_READ:
+      st->last_rx = mg_millis();
       /* Backpressure: stop reading once the unread input reaches high water.
        * is_full alone makes Mongoose's epoll loop spin (MONGOOSE.md §0.5), so
        * mgpy_poll() also removes such connections from the wait set. */

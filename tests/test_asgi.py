@@ -1,0 +1,108 @@
+"""mongoose_py.asgi with real clients: http.client and websocket-client."""
+import asyncio
+import http.client
+
+import websocket
+
+from mongoose_py.asgi import ASGIServer
+
+
+def run_with_server(app, client):
+    """Start ``app`` on an ephemeral port, run ``client(port)`` in a thread, stop."""
+    async def main():
+        server = ASGIServer(app)
+        listener = await server.start("http://127.0.0.1:0")
+        port = listener.local_addr[1]
+        try:
+            return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, client, port), 30)
+        finally:
+            await server.stop()
+
+    return asyncio.run(main())
+
+
+def get(port, path, method="GET", body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request(method, path, body=body)
+    r = c.getresponse()
+    return r.status, r.headers, r.read()
+
+
+def test_http_scope_body_duplicate_headers_and_500():
+    events = []
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                events.append(msg["type"])
+                await send({"type": msg["type"] + ".complete"})
+                if msg["type"] == "lifespan.shutdown":
+                    return
+        if scope["path"] == "/boom":
+            raise RuntimeError("boom")
+        req = await receive()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), (b"x-d", b"1"), (b"x-d", b"2")]})
+        await send({"type": "http.response.body",
+                    "body": b"%s %s %s %s" % (scope["method"].encode(), scope["path"].encode(),
+                                              scope["query_string"], req["body"])})
+
+    def client(port):
+        return get(port, "/a%20b?q=1", "POST", b"data"), get(port, "/boom")
+
+    (status, headers, body), (status500, _, _) = run_with_server(app, client)
+    assert (status, body) == (200, b"POST /a b q=1 data")
+    assert headers.get_all("x-d") == ["1", "2"]
+    assert status500 == 500
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+def test_streaming_response_is_chunked():
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(5):
+            await send({"type": "http.response.body", "body": b"part%d;" % i, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    status, headers, body = run_with_server(app, lambda port: get(port, "/s"))
+    assert headers["Transfer-Encoding"] == "chunked"
+    assert body == b"part0;part1;part2;part3;part4;"
+
+
+def test_websocket_echo_and_close_code():
+    async def app(scope, receive, send):
+        if scope["type"] != "websocket":
+            return
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        while True:
+            msg = await receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            if msg.get("text") == "bye":
+                await send({"type": "websocket.close", "code": 4001, "reason": "done"})
+                return
+            if msg.get("bytes") is not None:
+                await send({"type": "websocket.send", "bytes": msg["bytes"][::-1]})
+            else:
+                await send({"type": "websocket.send", "text": msg["text"].upper()})
+
+    def client(port):
+        ws = websocket.create_connection("ws://127.0.0.1:%d/ws" % port, timeout=10)
+        ws.send("hello")
+        text = ws.recv()
+        ws.send_binary(b"\x00\x01\x02")
+        binary = ws.recv()
+        ws.send("bye")
+        op, frame = ws.recv_data(control_frame=True)
+        ws.close()
+        return text, binary, op, frame
+
+    text, binary, op, frame = run_with_server(app, client)
+    assert text == "HELLO"
+    assert binary == b"\x02\x01\x00"
+    assert op == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(frame[:2], "big") == 4001 and frame[2:] == b"done"
