@@ -31,6 +31,7 @@ from ._http import http_parse_multipart, http_var  # noqa: E402
 from ._manager import Manager  # noqa: E402
 from ._serve import serve  # noqa: E402
 from ._messages import HttpMessage, MqttMessage, WsMessage  # noqa: E402
+from ._rpc import Rpc, RpcReq  # noqa: E402
 from ._timer import Timer  # noqa: E402
 from ._tls import TlsOpts  # noqa: E402
 from ._util import (  # noqa: E402
@@ -60,7 +61,7 @@ MQTT_PROP_TYPE_INT = _lib.MQTT_PROP_TYPE_INT
 MQTT_PROP_TYPE_SHORT = _lib.MQTT_PROP_TYPE_SHORT
 
 __all__ = [
-    "Manager", "AsyncManager", "serve", "Connection", "HttpMessage", "WsMessage", "MqttMessage", "TlsOpts", "Timer",
+    "Manager", "AsyncManager", "serve", "Connection", "HttpMessage", "WsMessage", "MqttMessage", "TlsOpts", "Timer", "Rpc", "RpcReq",
     "http_parse_multipart", "http_var", "base64_decode", "base64_encode", "crc32", "event_name",
     "hmac_sha256", "json_get", "json_get_bool", "json_get_long", "json_get_num", "json_get_str",
     "log_get", "log_set", "match", "md5", "millis", "random_bytes", "random_str", "sha1", "sha256",

@@ -279,7 +279,15 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
 
     @on_loop
     def resolve(self, url: str) -> None:
-        lib.mg_resolve(self._require(), cstr(url))
+        """Resolve ``url``'s host and connect this client there (MG_EV_RESOLVE,
+        then MG_EV_CONNECT). Only for a client that has no socket yet, e.g.
+        after :meth:`resolve_cancel`; ``connect()`` resolves host names itself."""
+        c = self._require()
+        if int(ffi.cast("intptr_t", c.fd)) != -1 or lib.mgpy_flags(c) & _F.MGPY_F_LISTENING:
+            # mg_resolve() would open a new socket over the existing one (leaking it)
+            raise RuntimeError("resolve() needs a client connection that has no socket yet "
+                               "(call resolve_cancel() first); connect() resolves host names by itself")
+        lib.mg_resolve(c, cstr(url))
 
     @on_loop
     def resolve_cancel(self) -> None:

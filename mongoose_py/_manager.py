@@ -88,6 +88,12 @@ class Manager:
         if dns:
             self._dns_url = ffi.new("char[]", cstr(dns))  # Mongoose keeps the pointer: we keep the bytes
             self._mgr.dns4.url = self._dns_url
+        # Mongoose retries a failed A lookup as AAAA through dns6, which is
+        # Google's IPv6 resolver (the internet, even with dns= given) and which
+        # re-asks forever on NXDOMAIN. An empty URL makes that retry fail at
+        # once; the shim reports it as "DNS lookup failed".
+        self._dns6_url = ffi.new("char[]", b"")
+        self._mgr.dns6.url = self._dns6_url
         self._mgr.dnstimeout = int(dns_timeout_ms)
 
     # ---- context manager ----

@@ -87,6 +87,12 @@ static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
   if ((ev == MG_EV_ACCEPT || ev == MG_EV_CONNECT) && st->tls != NULL && !c->is_tls_hs) {
     mg_tls_init(c, st->tls);
   }
+  if (ev == MG_EV_ERROR && c->is_resolving && ev_data != NULL &&
+      strcmp((const char *) ev_data, "resolver") == 0) {
+    /* The A lookup got no address and the AAAA retry has no server (the
+     * Manager disables it): say what happened instead of "resolver". */
+    ev_data = (void *) "DNS lookup failed: no such host";
+  }
   if (ev < 32 && (st->mask & (1u << ev))) {
     mgpy_trampoline_calls++;
     st->depth++;

@@ -1,6 +1,9 @@
 """Module-level utilities over Mongoose's JSON, URL, hash and misc functions."""
 from __future__ import annotations
 
+import json as _json_mod
+import math
+import re
 from typing import List, Optional, Tuple
 
 from ._bridge import EV_NAMES
@@ -33,19 +36,30 @@ def json_get_bool(data, path: str, default=None):
 
 
 def json_get_long(data, path: str, default: int = 0) -> int:
+    """Integer at ``path`` (a number truncated toward zero: 3.14 → 3), or ``default``."""
     s, keep = _json(data)
-    return int(lib.mg_json_get_long(s, cstr(path), default))
+    v = ffi.new("double *")
+    if not lib.mg_json_get_num(s, cstr(path), v) or not math.isfinite(v[0]):
+        return default
+    return int(v[0])  # exact where mg_json_get_long's C cast would overflow
 
 
 def json_get_str(data, path: str) -> Optional[str]:
+    """The string at ``path``, unescaped, or None (also for non-strings).
+
+    Unescaped by Python's ``json``: Mongoose's own unescaper only knows
+    ``\\u00XX`` (it turns ``"\\u00e9"`` into a lone 0xE9 byte and stops at
+    ``\\u0100``) and cuts the result at ``\\u0000``.
+    """
     s, keep = _json(data)
-    p = lib.mg_json_get_str(s, cstr(path))
-    if p == NULL:
+    tok = lib.mg_json_get_tok(s, cstr(path))
+    if tok.buf == NULL or tok.len < 2 or tok.buf[0] != b'"':
         return None
     try:
-        return ffi.string(p).decode("utf-8", "surrogateescape")
-    finally:
-        lib.mg_free(p)
+        value = _json_mod.loads(mg_str_text(tok), strict=False)
+    except ValueError:
+        return None  # an invalid escape: Mongoose gives NULL too
+    return value if isinstance(value, str) else None
 
 
 def url_encode(data: str) -> str:
@@ -92,17 +106,79 @@ def url_is_ssl(url: str) -> bool:
     return bool(lib.mg_url_is_ssl(cstr(url)))
 
 
+def _match_caps(s: bytes, p: bytes):
+    """The captures ``mg_match`` computes, as ``[(start, length), ...]``, one per
+    wildcard (``None`` when it did not match).
+
+    A line-by-line port of ``mg_match`` (mongoose.c), because calling the C
+    function with a capture array is not memory-safe: on backtracking it can
+    write far more captures than the pattern has wildcards (``"#???"`` against
+    10 bytes writes 18 slots), i.e. past the end of any fixed-size array.
+    """
+    i = j = ni = nj = 0
+    k = 0
+    caps = {0: [None, 0]}
+    lp, ls = len(p), len(s)
+    while i < lp or j < ls:
+        if i < lp and j < ls and (p[i] == 63 or (p[i] != 42 and p[i] != 35 and s[j] == p[i])):  # ? * #
+            cap = caps[k]
+            if p[i] == 63:
+                cap[0], cap[1] = j, 1
+                k += 1
+                caps[k] = [None, 0]
+            elif cap[0] is not None and cap[1] == 0:
+                cap[1] = j - cap[0]
+                k += 1
+                caps[k] = [None, 0]
+            i += 1
+            j += 1
+        elif i < lp and (p[i] == 42 or p[i] == 35):
+            cap = caps[k]
+            if cap[0] is None:
+                cap[0], cap[1] = j, 0
+            ni = i
+            i += 1
+            nj = j + 1
+        elif 0 < nj <= ls and ((ni < lp and p[ni] == 35) or (j < ls and s[j] != 47)):  # '/'
+            i, j = ni, nj
+            cap = caps[k]
+            if cap[0] is None and cap[1] == 0:
+                k -= 1
+                caps.setdefault(k, [None, 0])[1] = 0
+        else:
+            return None
+    cap = caps[k]
+    if cap[0] is not None and cap[1] == 0:
+        cap[1] = j - cap[0]
+    return caps
+
+
 def match(s: str, pattern: str) -> Tuple[bool, List[str]]:
-    """Mongoose glob: ``?`` one char, ``*`` up to ``/``, ``#`` anything.
-    Returns ``(matched, captures)``."""
+    """Mongoose glob: ``?`` one char, ``*`` anything but ``/``, ``#`` anything.
+
+    Returns ``(matched, captures)``: one capture per wildcard when matched
+    (``""`` for an empty one), ``[]`` otherwise.
+
+    >>> match("/api/v1/users", "/api/*/#")
+    (True, ['v1', 'users'])
+    """
     sb, pb = to_bytes(s), to_bytes(pattern)
     ss, k1 = mg_str_of(sb)
     ps, k2 = mg_str_of(pb)
-    ncaps = pb.count(b"*") + pb.count(b"?") + pb.count(b"#") + 1
-    caps = ffi.new("struct mg_str[]", ncaps)
-    if not lib.mg_match(ss, ps, caps):
+    if not lib.mg_match(ss, ps, NULL):  # caps == NULL: the C function is safe
         return False, []
-    return True, [mg_str_text(caps[i]) for i in range(ncaps - 1)]
+    nwild = pb.count(b"*") + pb.count(b"?") + pb.count(b"#")
+    if nwild == 0:
+        return True, []
+    caps = _match_caps(sb, pb) or {}
+    out = []
+    for idx in range(nwild):
+        cap = caps.get(idx)
+        if cap is None or cap[0] is None:
+            break  # as the binding we replace: captures up to the first unset one
+        start, n = cap[0], max(cap[1], 0)
+        out.append(sb[start:start + n].decode("utf-8", "surrogateescape"))
+    return True, out
 
 
 def event_name(ev: int) -> str:
@@ -127,28 +203,28 @@ def md5(data) -> bytes:
     b = to_bytes(data)
     out = ffi.new("unsigned char[16]")
     lib.mgpy_md5(b, len(b), out)
-    return ffi.unpack(out, 16)
+    return ffi.buffer(out, 16)[:]
 
 
 def sha1(data) -> bytes:
     b = to_bytes(data)
     out = ffi.new("unsigned char[20]")
     lib.mgpy_sha1(b, len(b), out)
-    return ffi.unpack(out, 20)
+    return ffi.buffer(out, 20)[:]
 
 
 def sha256(data) -> bytes:
     b = to_bytes(data)
     out = ffi.new("uint8_t[32]")
     lib.mg_sha256(out, ffi.from_buffer("uint8_t[]", b), len(b))
-    return ffi.unpack(out, 32)
+    return ffi.buffer(out, 32)[:]
 
 
 def hmac_sha256(key, data) -> bytes:
     k, d = to_bytes(key), to_bytes(data)
     out = ffi.new("uint8_t[32]")
     lib.mg_hmac_sha256(out, ffi.from_buffer("uint8_t[]", k), len(k), ffi.from_buffer("uint8_t[]", d), len(d))
-    return ffi.unpack(out, 32)
+    return ffi.buffer(out, 32)[:]
 
 
 def base64_encode(data) -> str:
@@ -159,10 +235,18 @@ def base64_encode(data) -> str:
     return ffi.unpack(buf, n).decode("ascii")
 
 
+_B64 = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
 def base64_decode(data) -> bytes:
-    """Standard base64 with padding; invalid input gives ``b""``."""
+    """Standard base64 with padding; invalid input gives ``b""``.
+
+    Invalid: a length that is not a multiple of 4, a character outside the
+    standard alphabet (whitespace included), or misplaced padding (Mongoose
+    alone would decode a prefix of such input).
+    """
     b = to_bytes(data)
-    if not b:
+    if not b or _B64.fullmatch(b) is None:
         return b""
     size = len(b) // 4 * 3 + 4
     buf = ffi.new("char[]", size)
