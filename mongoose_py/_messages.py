@@ -41,6 +41,27 @@ class _View:
         return self._p is not None
 
 
+def _text(field: str, doc: str = "") -> property:
+    def get(self) -> str:
+        return mg_str_text(getattr(self._ptr(), field))
+    get.__doc__ = doc
+    return property(get)
+
+
+def _bytes(field: str, doc: str = "") -> property:
+    def get(self) -> bytes:
+        return mg_str_bytes(getattr(self._ptr(), field))
+    get.__doc__ = doc
+    return property(get)
+
+
+def _int(field: str, doc: str = "") -> property:
+    def get(self) -> int:
+        return getattr(self._ptr(), field)
+    get.__doc__ = doc
+    return property(get)
+
+
 class HttpMessage(_View):
     """An HTTP request or response.
 
@@ -51,23 +72,10 @@ class HttpMessage(_View):
 
     __slots__ = ()
 
-    @property
-    def method(self) -> str:
-        """``"GET"``…; for a response, the protocol (``"HTTP/1.1"``)."""
-        return mg_str_text(self._ptr().method)
-
-    @property
-    def uri(self) -> str:
-        """The path, without the query string, not URL-decoded; for a response, the status code."""
-        return mg_str_text(self._ptr().uri)
-
-    @property
-    def query(self) -> str:
-        return mg_str_text(self._ptr().query)
-
-    @property
-    def proto(self) -> str:
-        return mg_str_text(self._ptr().proto)
+    method = _text("method", "``\"GET\"``…; for a response, the protocol (``\"HTTP/1.1\"``).")
+    uri = _text("uri", "The path, without the query string, not URL-decoded; for a response, the status code.")
+    query = _text("query", "The query string, without the ``?``.")
+    proto = _text("proto", "``\"HTTP/1.1\"``; for a response, the reason phrase.")
 
     @property
     def body_bytes(self) -> bytes:
@@ -185,18 +193,9 @@ class WsMessage(_View):
 
     __slots__ = ()
 
-    @property
-    def data(self) -> bytes:
-        return mg_str_bytes(self._ptr().data)
-
-    @property
-    def text(self) -> str:
-        return mg_str_text(self._ptr().data)
-
-    @property
-    def flags(self) -> int:
-        """First byte of the frame header: FIN (0x80) | opcode."""
-        return self._ptr().flags
+    data = _bytes("data", "The payload (reassembled if it came in fragments).")
+    text = _text("data", "The payload decoded as UTF-8 (surrogateescape).")
+    flags = _int("flags", "First byte of the frame header: FIN (0x80) | opcode.")
 
     @property
     def opcode(self) -> int:
@@ -235,38 +234,14 @@ class MqttMessage(_View):
 
     __slots__ = ()
 
-    @property
-    def topic(self) -> str:
-        return mg_str_text(self._ptr().topic)
-
-    @property
-    def data(self) -> bytes:
-        return mg_str_bytes(self._ptr().data)
-
-    @property
-    def text(self) -> str:
-        return mg_str_text(self._ptr().data)
-
-    @property
-    def id(self) -> int:
-        return self._ptr().id
-
-    @property
-    def cmd(self) -> int:
-        return self._ptr().cmd
-
-    @property
-    def qos(self) -> int:
-        return self._ptr().qos
-
-    @property
-    def ack(self) -> int:
-        return self._ptr().ack
-
-    @property
-    def dgram(self) -> bytes:
-        """The whole raw packet, fixed header included."""
-        return mg_str_bytes(self._ptr().dgram)
+    topic = _text("topic")
+    data = _bytes("data", "The PUBLISH payload.")
+    text = _text("data", "The PUBLISH payload decoded as UTF-8 (surrogateescape).")
+    id = _int("id", "Packet id (QoS > 0 PUBLISH, acks, SUBACK...).")
+    cmd = _int("cmd", "Packet type: 1 CONNECT, 3 PUBLISH, 8 SUBSCRIBE...")
+    qos = _int("qos")
+    ack = _int("ack", "CONNACK return code.")
+    dgram = _bytes("dgram", "The whole raw packet, fixed header included.")
 
     def properties(self) -> List[Dict[str, object]]:
         """MQTT 5 properties: ``[{"id", "iv", "key", "val"}, ...]``."""
