@@ -74,6 +74,7 @@ class Manager:
         self._posted = collections.deque()    # callables to run on the loop thread
         self._wakeups = collections.deque()   # (conn_id, bytes) from wakeup()
         self._lock = threading.Lock()         # held by the thread inside poll() / a direct call
+        self._poll_gate = threading.Lock()    # held for a whole poll(): tells reentrant/concurrent polls
         self._owner = None                    # ident of that thread
         self._bell_lock = threading.Lock()    # mg_wakeup vs mg_mgr_free
         self._bell_pending = False
@@ -111,26 +112,33 @@ class Manager:
         """Run one loop iteration, waiting at most ``timeout_ms`` for I/O or a timer."""
         if self._freed:
             raise RuntimeError("Manager has been freed")
-        if not self._lock.acquire(False):
+        # Reentrancy is told by the poll gate, not by the loop lock: another
+        # thread may hold the loop lock for a short direct call (nobody was
+        # polling when it started); poll() then waits for it instead of failing.
+        if not self._poll_gate.acquire(False):
             raise RuntimeError("poll() is not reentrant and must not be called concurrently. "
                                "Call it from one thread; other threads may call any other method.")
-        self._owner = get_ident()
         try:
-            self._bell_pending = False
-            if self._posted or self._wakeups:
-                self._drain()
-            if not self._freed:
-                self._polling = True
-                try:
-                    lib.mgpy_poll(self._mgr, int(timeout_ms))
-                finally:
-                    self._polling = False
+            self._lock.acquire()
+            self._owner = get_ident()
+            try:
                 self._bell_pending = False
                 if self._posted or self._wakeups:
                     self._drain()
+                if not self._freed:
+                    self._polling = True
+                    try:
+                        lib.mgpy_poll(self._mgr, int(timeout_ms))
+                    finally:
+                        self._polling = False
+                    self._bell_pending = False
+                    if self._posted or self._wakeups:
+                        self._drain()
+            finally:
+                self._owner = None
+                self._lock.release()
         finally:
-            self._owner = None
-            self._lock.release()
+            self._poll_gate.release()
         if interrupted and self._stashed is None:
             self._stashed = interrupted.pop()
         exc = self._stashed
@@ -176,6 +184,8 @@ class Manager:
         connections are closed, and responses in flight get up to that long to
         finish before everything is closed.
         """
+        if self._freed:
+            raise RuntimeError("Manager has been freed")
         self._stop_requested = False
         previous = {}
         if threading.current_thread() is threading.main_thread():
