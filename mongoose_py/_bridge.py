@@ -20,6 +20,12 @@ from ._ffi import NULL, ffi, lib
 from ._messages import HttpMessage, MqttMessage, WsMessage
 
 log = logging.getLogger("mongoose_py")
+# Mongoose's own log lines ("socket error" on every peer reset...) go to a child
+# logger with a NullHandler: visible once the application configures logging,
+# never dumped on stderr by logging's last-resort handler. Handler exceptions
+# stay on "mongoose_py" itself, so an unconfigured program still sees them.
+c_log = logging.getLogger("mongoose_py.mongoose")
+c_log.addHandler(logging.NullHandler())
 
 EV = {name: getattr(lib, name) for name in dir(lib) if name.startswith("MG_EV_")}
 EV_NAMES = {v: k for k, v in EV.items()}
@@ -184,5 +190,5 @@ def _synthetic(ev, ev_data):
         # Mongoose's prefix: "<hex ms> <level> file:line:func" (MONGOOSE.md §1.12)
         parts = line.split(" ", 2)
         level = _log_levels.get(parts[1], logging.DEBUG) if len(parts) > 2 else logging.DEBUG
-        log.log(level, "%s", line)
+        c_log.log(level, "%s", line)
 

@@ -362,18 +362,19 @@ def test_log_set_get_and_logger(caplog):
         for level in (mp.MG_LL_NONE, mp.MG_LL_ERROR, mp.MG_LL_INFO, mp.MG_LL_DEBUG, mp.MG_LL_VERBOSE):
             mp.log_set(level)
             assert mp.log_get() == level
-        # Mongoose's own lines go to the "mongoose_py" logger, never stdout.
+        # Mongoose's own lines go to the "mongoose_py.mongoose" logger (under
+        # "mongoose_py"), never stdout.
         mp.log_set(mp.MG_LL_DEBUG)
         with caplog.at_level(logging.DEBUG, logger="mongoose_py"):
             with mp.Manager() as mgr:
                 mgr.listen("tcp://127.0.0.1:0")
-        assert any(r.name == "mongoose_py" and "127.0.0.1" in r.getMessage() for r in caplog.records)
+        assert any(r.name == "mongoose_py.mongoose" and "127.0.0.1" in r.getMessage() for r in caplog.records)
         caplog.clear()
         mp.log_set(mp.MG_LL_NONE)
         with caplog.at_level(logging.DEBUG, logger="mongoose_py"):
             with mp.Manager() as mgr:
                 mgr.listen("tcp://127.0.0.1:0")
-        assert not [r for r in caplog.records if r.name == "mongoose_py"]
+        assert not [r for r in caplog.records if r.name.startswith("mongoose_py")]
     finally:
         mp.log_set(old)
 
