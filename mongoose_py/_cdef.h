@@ -225,6 +225,9 @@ struct mgpy_conn {
   size_t high_water;           /* pause reads (stop polling in) above this recv.len; 0 = off */
   int depth;                   /* > 0 while an event of this connection is being dispatched */
   uint64_t last_rx;            /* mg_millis() of the last MG_EV_READ (keepalive checks) */
+  unsigned char req_head;      /* accepted: the request being answered is HEAD */
+  unsigned char req_close;     /* accepted: close once the response is complete */
+  unsigned char sent_continue; /* accepted: "100 Continue" sent for this request */
 };
 
 /* The one trampoline into Python: connection events (c != NULL, st = its state)

@@ -123,8 +123,27 @@ class HttpMethods:
 
 
 def _is_unindexed_dir(root_dir: str, uri: str) -> bool:
+    """Would Mongoose list this directory? Mirrors uri_to_path() (mongoose.c):
+    root_dir is "dir" or a list "dir,/prefix=dir2,..." where the last matching
+    prefix wins; the URL-decoded rest of the URI is appended. A path Mongoose
+    refuses (mg_path_is_sane: 400) is left to Mongoose: never stat it."""
     from urllib.parse import unquote
-    path = os.path.join(root_dir, unquote(uri).lstrip("/"))
+    prefix, base = "/", None
+    for part in root_dir.split(","):
+        if not part:
+            continue
+        k, sep, v = part.partition("=")
+        if not sep or not v:
+            k, v = "/", k
+            prefix, base = k, v
+        if uri.startswith(k):
+            prefix, base = k, v
+    if base is None:
+        return False
+    path = base if base.endswith("/") else base + "/"
+    path += unquote(uri[len(prefix):], errors="surrogateescape")
+    if path.startswith(("~", "..")) or "/.." in path or "\\.." in path or "\0" in path:
+        return False
     if not os.path.isdir(path):
         return False
     return not any(os.path.exists(os.path.join(path, name)) for name in _INDEX_FILES)

@@ -39,6 +39,9 @@ struct mgpy_conn {
   size_t high_water;
   int depth; /* > 0 while an event of this connection is being dispatched */
   uint64_t last_rx; /* mg_millis() of the last MG_EV_READ: keepalive checks (MQTT) */
+  unsigned char req_head;      /* accepted: the request being answered is HEAD */
+  unsigned char req_close;     /* accepted: close once the response is complete */
+  unsigned char sent_continue; /* accepted: "100 Continue" sent for this request */
 };
 
 /* The extern "Python" trampoline, defined by cffi below this code. */
@@ -63,6 +66,33 @@ static void mgpy_check_tls(struct mg_connection *c, struct mgpy_conn *st) {
   if (st->tls_required && !c->is_tls_hs && !c->is_closing) {
     mg_error(c, "TLS not initialised: pass tls=TlsOpts(...) or call tls_init()");
   }
+}
+
+static bool mgpy_header_is(struct mg_http_message *hm, const char *name, const char *value) {
+  struct mg_str *v = mg_http_get_header(hm, name);
+  return v != NULL && mg_strcasecmp(*v, mg_str(value)) == 0;
+}
+
+/* Per-request facts Mongoose does not act on: HEAD (a reply carries no body),
+ * "Connection: close" / HTTP/1.0 without keep-alive (close once the response
+ * is complete, also after a static file or a chunked stream), and
+ * "Expect: 100-continue" (answer it while the body is still missing). */
+static void mgpy_http_request(struct mg_connection *c, int ev, struct mg_http_message *hm,
+                              struct mgpy_conn *st) {
+  bool http10 = mg_strcasecmp(hm->proto, mg_str("HTTP/1.0")) == 0;
+  if (ev == MG_EV_HTTP_HDRS) {
+    size_t have = (size_t) ((char *) c->recv.buf + c->recv.len - hm->body.buf);
+    if (!st->sent_continue && !http10 && hm->body.len != (size_t) -1 && have < hm->body.len &&
+        mgpy_header_is(hm, "Expect", "100-continue")) {
+      mg_send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+      st->sent_continue = 1;
+    }
+    return;
+  }
+  st->sent_continue = 0;
+  st->req_head = mg_strcasecmp(hm->method, mg_str("HEAD")) == 0;
+  st->req_close = mgpy_header_is(hm, "Connection", "close") ||
+                  (http10 && !mgpy_header_is(hm, "Connection", "keep-alive"));
 }
 
 static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
@@ -93,11 +123,18 @@ static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
      * Manager disables it): say what happened instead of "resolver". */
     ev_data = (void *) "DNS lookup failed: no such host";
   }
+  if (c->is_accepted && (ev == MG_EV_HTTP_HDRS || ev == MG_EV_HTTP_MSG)) {
+    mgpy_http_request(c, ev, (struct mg_http_message *) ev_data, st);
+  }
   if (ev < 32 && (st->mask & (1u << ev))) {
     mgpy_trampoline_calls++;
     st->depth++;
     mgpy_dispatch(c, ev, ev_data, st);
     st->depth--;
+  }
+  if (st->req_close && !c->is_resp && c->is_accepted && !c->is_websocket) {
+    st->req_close = 0; /* the response is complete: flush it, then close */
+    c->is_draining = 1;
   }
   switch (ev) {
     case MG_EV_ACCEPT:
@@ -341,6 +378,8 @@ void mgpy_http_reply(struct mg_connection *c, int code, const char *headers,
                      const void *body, size_t len, int chunked) {
   char stack[4096];
   size_t hlen = headers ? strlen(headers) : 0;
+  struct mgpy_conn *st = c->fn == mgpy_shim ? (struct mgpy_conn *) c->fn_data : NULL;
+  int head = c->is_accepted && st != NULL && st->req_head; /* RFC 9110 9.3.2: no content */
   size_t cap = 96 + hlen + (chunked ? 0 : len);
   char *buf = cap <= sizeof(stack) ? stack : (char *) malloc(cap);
   size_t n;
@@ -354,7 +393,7 @@ void mgpy_http_reply(struct mg_connection *c, int code, const char *headers,
     memcpy(buf + n, "\r\n", 2), n += 2;
   } else {
     n += (size_t) snprintf(buf + n, 48, "Content-Length: %lu\r\n\r\n", (unsigned long) len);
-    if (len) memcpy(buf + n, body, len), n += len;
+    if (len && !head) memcpy(buf + n, body, len), n += len;
   }
   mg_send(c, buf, n);
   if (buf != stack) free(buf);
@@ -383,8 +422,24 @@ void mgpy_serve(struct mg_connection *c, struct mg_http_message *hm, const char 
   if (is_file) {
     mg_http_serve_file(c, hm, root_or_path, &opts);
   } else {
+    /* Mongoose serves page404 with status 200: serve the directory without
+     * it; if that answered 404, replace the answer with the page, status 404. */
+    size_t mark = c->send.len;
+    const char *page = opts.page404;
     opts.root_dir = root_or_path;
+    opts.page404 = NULL;
     mg_http_serve_dir(c, hm, &opts);
+    if (page != NULL && c->send.len - mark >= 12 &&
+        memcmp(c->send.buf + mark, "HTTP/1.1 404", 12) == 0) {
+      static const char ok[] = "HTTP/1.1 200 OK\r\n", nf[] = "HTTP/1.1 404 Not Found\r\n";
+      c->send.len = mark;
+      c->is_resp = 1; /* mg_http_reply cleared it; static_cb clears it after the file */
+      mg_http_serve_file(c, hm, page, &opts);
+      if (c->send.len - mark >= sizeof(ok) - 1 && memcmp(c->send.buf + mark, ok, sizeof(ok) - 1) == 0) {
+        mg_iobuf_del(&c->send, mark, sizeof(ok) - 1);
+        mg_iobuf_add(&c->send, mark, nf, sizeof(nf) - 1);
+      }
+    }
   }
 }
 

@@ -24,9 +24,17 @@ def json_get(data, path: str) -> Optional[str]:
 
 
 def json_get_num(data, path: str, default=None):
+    """The number at ``path`` as a float, or ``default``. Mongoose finds the
+    token; Python converts it (Mongoose's own strtod is inexact for subnormals)."""
     s, keep = _json(data)
     v = ffi.new("double *")
-    return v[0] if lib.mg_json_get_num(s, cstr(path), v) else default
+    if not lib.mg_json_get_num(s, cstr(path), v):
+        return default
+    tok = lib.mg_json_get_tok(s, cstr(path))
+    try:
+        return float(ffi.unpack(tok.buf, tok.len))
+    except (ValueError, OverflowError):
+        return v[0]
 
 
 def json_get_bool(data, path: str, default=None):

@@ -1,9 +1,10 @@
 """reuse_port listeners and serve(workers=N): several processes share one port."""
 import http.client
 import os
+import queue
 import signal
+import threading
 import socket
-import subprocess
 import sys
 import time
 
@@ -49,17 +50,29 @@ serve(Pid, "http://127.0.0.1:%s" % sys.argv[1], workers=3, poll_ms=50, shutdown_
 """
 
 
+def _start_workers(procs):
+    """Start the 3-worker server; retry on another port if one was taken meanwhile."""
+    for _ in range(3):
+        port = _free_port()
+        p = procs([sys.executable, "-c", SERVER, str(port)])
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in iter(p.p.stdout.readline, b"")],
+                         daemon=True).start()
+        ready = 0
+        deadline = time.monotonic() + 30
+        while ready < 3 and time.monotonic() < deadline:
+            try:
+                ready += lines.get(timeout=0.5).startswith(b"ready")
+            except queue.Empty:
+                pass
+        if ready == 3:
+            return p, port
+        p.stop()
+    raise AssertionError("workers did not start")
+
+
 def test_serve_with_workers_spreads_connections_and_stops_on_sigterm(procs):
-    port = _free_port()
-    p = procs([sys.executable, "-c", SERVER, str(port)])
-    ready = 0
-    deadline = time.monotonic() + 30
-    while ready < 3 and time.monotonic() < deadline:
-        line = p.p.stdout.readline()
-        if not line:
-            break
-        ready += line.startswith(b"ready")
-    assert ready == 3, "workers did not start"
+    p, port = _start_workers(procs)
     pids = set()
     for _ in range(60):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
