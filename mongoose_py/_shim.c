@@ -77,26 +77,27 @@ static bool mgpy_header_is(struct mg_http_message *hm, const char *name, const c
  * "Connection: close" / HTTP/1.0 without keep-alive (close once the response
  * is complete, also after a static file or a chunked stream), and
  * "Expect: 100-continue" (answer it while the body is still missing). */
-static void mgpy_http_request(struct mg_connection *c, int ev, struct mg_http_message *hm,
-                              struct mgpy_conn *st) {
+static int mgpy_http_request(struct mg_connection *c, int ev, struct mg_http_message *hm,
+                             struct mgpy_conn *st) {
   bool http10 = mg_strcasecmp(hm->proto, mg_str("HTTP/1.0")) == 0;
   if (ev == MG_EV_HTTP_HDRS) {
+    /* Decided here (the handler may consume recv, which hm points into), sent
+     * after the handler only if it did not answer (e.g. 413) or close. */
     size_t have = (size_t) ((char *) c->recv.buf + c->recv.len - hm->body.buf);
-    if (!st->sent_continue && !http10 && hm->body.len != (size_t) -1 && have < hm->body.len &&
-        mgpy_header_is(hm, "Expect", "100-continue")) {
-      mg_send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-      st->sent_continue = 1;
-    }
-    return;
+    return !st->sent_continue && !http10 && hm->body.len != (size_t) -1 && have < hm->body.len &&
+           mgpy_header_is(hm, "Expect", "100-continue");
   }
   st->sent_continue = 0;
   st->req_head = mg_strcasecmp(hm->method, mg_str("HEAD")) == 0;
   st->req_close = mgpy_header_is(hm, "Connection", "close") ||
                   (http10 && !mgpy_header_is(hm, "Connection", "keep-alive"));
+  return 0;
 }
 
 static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
   struct mgpy_conn *st = (struct mgpy_conn *) c->fn_data;
+  int want_continue = 0;
+  size_t sent_mark = 0;
   if (st == NULL) return;
   if (ev == MG_EV_OPEN && c->is_accepted) {
     /* Mongoose copied the listener's fn_data into this child: give the child
@@ -124,13 +125,18 @@ static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
     ev_data = (void *) "DNS lookup failed: no such host";
   }
   if (c->is_accepted && (ev == MG_EV_HTTP_HDRS || ev == MG_EV_HTTP_MSG)) {
-    mgpy_http_request(c, ev, (struct mg_http_message *) ev_data, st);
+    want_continue = mgpy_http_request(c, ev, (struct mg_http_message *) ev_data, st);
+    sent_mark = c->send.len;
   }
   if (ev < 32 && (st->mask & (1u << ev))) {
     mgpy_trampoline_calls++;
     st->depth++;
     mgpy_dispatch(c, ev, ev_data, st);
     st->depth--;
+  }
+  if (want_continue && c->send.len == sent_mark && !c->is_closing && !c->is_draining) {
+    mg_send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    st->sent_continue = 1;
   }
   if (st->req_close && !c->is_resp && c->is_accepted && !c->is_websocket) {
     st->req_close = 0; /* the response is complete: flush it, then close */
