@@ -43,7 +43,7 @@ from ._util import (  # noqa: E402
 from .aio import AsyncManager  # noqa: E402
 from ._ws import (  # noqa: E402
     WEBSOCKET_OP_BINARY, WEBSOCKET_OP_CLOSE, WEBSOCKET_OP_CONTINUE, WEBSOCKET_OP_PING,
-    WEBSOCKET_OP_PONG, WEBSOCKET_OP_TEXT,
+    WEBSOCKET_OP_PONG, WEBSOCKET_OP_TEXT, WS_MAX_MESSAGE,
 )
 
 __version__ = "0.1.0"
@@ -67,7 +67,7 @@ __all__ = [
     "log_get", "log_set", "match", "md5", "millis", "random_bytes", "random_str", "sha1", "sha256",
     "url_encode", "url_host", "url_is_ssl", "url_pass", "url_port", "url_uri", "url_user",
     "WEBSOCKET_OP_TEXT", "WEBSOCKET_OP_BINARY", "WEBSOCKET_OP_PING", "WEBSOCKET_OP_PONG",
-    "WEBSOCKET_OP_CLOSE", "WEBSOCKET_OP_CONTINUE",
+    "WEBSOCKET_OP_CLOSE", "WEBSOCKET_OP_CONTINUE", "WS_MAX_MESSAGE",
     "MG_LL_NONE", "MG_LL_ERROR", "MG_LL_INFO", "MG_LL_DEBUG", "MG_LL_VERBOSE",
     "MQTT_PROP_TYPE_BYTE", "MQTT_PROP_TYPE_STRING", "MQTT_PROP_TYPE_STRING_PAIR",
     "MQTT_PROP_TYPE_BINARY_DATA", "MQTT_PROP_TYPE_VARIABLE_INT", "MQTT_PROP_TYPE_INT",

@@ -173,10 +173,23 @@ def mgpy_dispatch(c, ev, ev_data, st):
         try:
             if conn._wants >> E_CLOSE & 1:
                 deliver(conn, ev, ev_data)
+            if conn._stream is not None:
+                conn._stream._finish(False)
         finally:  # the C state is freed right after we return: forget it whatever happens
             conn._closed()
-    elif conn._wants >> ev & 1:
+        return
+    if ev == E_WRITE and conn._stream is not None:
+        _pump(conn)
+    if conn._wants >> ev & 1:
         deliver(conn, ev, ev_data)
+
+
+def _pump(conn) -> None:
+    """A stream (see _stream.py) continues when Mongoose has written bytes."""
+    try:
+        conn._stream.pump()
+    except BaseException as exc:  # noqa: B902 - the generator's error, routed like a handler's
+        conn._mgr._handler_failed(conn, E_WRITE, exc)
 
 
 _log_levels = {"1": logging.ERROR, "2": logging.INFO, "3": logging.DEBUG, "4": 5}

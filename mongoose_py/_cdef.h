@@ -228,6 +228,10 @@ struct mgpy_conn {
   unsigned char req_head;      /* accepted: the request being answered is HEAD */
   unsigned char req_close;     /* accepted: close once the response is complete */
   unsigned char sent_continue; /* accepted: "100 Continue" sent for this request */
+  int tls_hs_pending;          /* accepted TLS connection: MG_EV_TLS_HS not yet delivered */
+  int ws_state;                /* 0 open, 1 our CLOSE sent (awaiting the peer's), 2 failed/closing: input discarded */
+  int ws_shut;                 /* shutdown(SHUT_WR) done while lingering */
+  uint64_t ws_deadline;        /* mg_millis() after which a closing WebSocket is dropped; 0 = none */
 };
 
 /* The one trampoline into Python: connection events (c != NULL, st = its state)
@@ -287,6 +291,8 @@ void mgpy_http_reply(struct mg_connection *c, int code, const char *headers,
                      const void *body, size_t len, int chunked);
 void mgpy_resp_done(struct mg_connection *c);
 void mgpy_http_chunk(struct mg_connection *c, const void *buf, size_t len);
+void mgpy_ws_close(struct mg_connection *c, const void *payload, size_t len, unsigned timeout_ms);
+#define MGPY_WS_MAX_MESSAGE ...
 void mgpy_ws_upgrade(struct mg_connection *c, struct mg_http_message *hm,
                      const char *extra_headers);
 void mgpy_error(struct mg_connection *c, const char *msg);

@@ -62,6 +62,7 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
     _child_class = None
     _keep = None         # C buffers the connection must keep alive (TLS opts, ...)
     _send_mark = 0       # send.len when the current HTTP request was delivered
+    _stream = None       # the running _stream.Stream, driven by MG_EV_WRITE
 
     def __init__(self) -> None:
         self._hooks = class_hooks(type(self))
@@ -313,6 +314,44 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
     @on_loop
     def tls_free(self) -> None:
         lib.mg_tls_free(self._require())
+
+    # ---- backpressure (see _stream.py) ----
+
+    def stream(self, iterable, *, high_water: int = 256 * 1024, chunked: bool = False, close: bool = False,
+               on_done=None):
+        """Send ``iterable``'s chunks keeping at most ``high_water`` bytes queued;
+        continues as the peer reads. See :func:`mongoose_py._stream.stream`."""
+        from ._stream import stream
+        return stream(self, iterable, high_water=high_water, chunked=chunked, close=close, on_done=on_done)
+
+    def stream_response(self, iterable, status: int = 200, headers=None, *, high_water: int = 256 * 1024,
+                        on_done=None):
+        """Answer the current request with a chunked response streamed from ``iterable``.
+
+        >>> def on_http_msg(self, msg):
+        ...     self.stream_response(open_file_chunks(path), headers={"Content-Type": "text/plain"})
+        """
+        from ._stream import stream_response
+        return stream_response(self, iterable, status, headers, high_water=high_water, on_done=on_done)
+
+    def stream_sse(self, events, headers=None, *, high_water: int = 256 * 1024, on_done=None):
+        """Answer the current request with Server-Sent Events from ``events``
+        (``data`` or ``(event_type, data)`` items)."""
+        from ._stream import stream_sse
+        return stream_sse(self, events, headers, high_water=high_water, on_done=on_done)
+
+    def set_read_high_water(self, nbytes: int) -> None:
+        """Stop reading once ``nbytes`` unread bytes are buffered (0 = never), without spinning the CPU."""
+        from ._stream import set_read_high_water
+        set_read_high_water(self, nbytes)
+
+    def pause_reading(self) -> None:
+        from ._stream import pause_reading
+        pause_reading(self)
+
+    def resume_reading(self) -> None:
+        from ._stream import resume_reading
+        resume_reading(self)
 
     # ---- hooks (override in a subclass; the base versions are never called) ----
 
