@@ -7,7 +7,7 @@ import re
 from typing import List, Optional, Tuple
 
 from ._bridge import EV_NAMES
-from ._ffi import NULL, cstr, ffi, lib, mg_str_bytes, mg_str_of, mg_str_text, to_bytes
+from ._ffi import NULL, cstr, ffi, lib, mg_str_of, mg_str_text, to_bytes
 
 
 def _json(data):
