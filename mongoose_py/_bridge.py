@@ -116,34 +116,39 @@ def deliver(conn, ev, ev_data, data=None):
     """Call the connection's handler or hook for one event; never raises.
 
     ``ev_data`` is the C pointer (or NULL); ``data`` a ready Python value for
-    events that originate in Python (wakeup).
+    events that originate in Python (wakeup). This is the hot path: one
+    dict lookup for the view type, one for the hook.
     """
-    mgr = conn._mgr
-    handler = conn._handler
     view = None
     try:
-        if ev == E_HTTP_MSG:
-            conn._send_mark = conn._c.send.len  # to tell "raised before replying" (500) from "mid-reply"
         if ev_data is not None:
-            data = event_data(ev, ev_data)
-            if ev in _VIEW_OF:
-                view = data
-        if handler is None:
-            hooks = conn._hooks
-            fn = hooks.get(ev)
-            if fn is not None:
-                fn(conn, *_hook_args(ev, data))
-            elif None in hooks:
-                hooks[None](conn, ev, data)
-            elif mgr._default_handler is not None:
-                mgr._default_handler(conn, ev, data)
-        else:
+            vo = _VIEW_OF.get(ev)
+            if vo is not None:
+                view = data = vo[0](_cast(vo[1], ev_data))
+            else:
+                data = event_data(ev, ev_data)
+        handler = conn._handler
+        if handler is not None:
             handler(conn, ev, data)
+            return
+        hooks = conn._hooks
+        fn = hooks.get(ev)
+        if fn is not None:
+            if view is not None:
+                fn(conn, view)
+            else:
+                fn(conn, *_hook_args(ev, data))
+        elif None in hooks:
+            hooks[None](conn, ev, data)
+        else:
+            default = conn._mgr._default_handler
+            if default is not None:
+                default(conn, ev, data)
     except BaseException as exc:  # noqa: B902 - routed, never lost (see Manager._handler_failed)
-        mgr._handler_failed(conn, ev, exc)
+        conn._mgr._handler_failed(conn, ev, exc)
     finally:
         if view is not None:
-            view._invalidate()
+            view._p = None  # live views only: copies are never handed to handlers
 
 
 # A KeyboardInterrupt/SystemExit that lands outside deliver()'s try (signals

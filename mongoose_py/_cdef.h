@@ -232,6 +232,7 @@ struct mgpy_conn {
   int ws_state;                /* 0 open, 1 our CLOSE sent (awaiting the peer's), 2 failed/closing: input discarded */
   int ws_shut;                 /* shutdown(SHUT_WR) done while lingering */
   uint64_t ws_deadline;        /* mg_millis() after which a closing WebSocket is dropped; 0 = none */
+  size_t send_mark;            /* send.len when MG_EV_HTTP_MSG was dispatched */
 };
 
 /* The one trampoline into Python: connection events (c != NULL, st = its state)

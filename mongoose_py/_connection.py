@@ -61,7 +61,6 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
     _userdata = None
     _child_class = None
     _keep = None         # C buffers the connection must keep alive (TLS opts, ...)
-    _send_mark = 0       # send.len when the current HTTP request was delivered
     _stream = None       # the running _stream.Stream, driven by MG_EV_WRITE
 
     def __init__(self) -> None:

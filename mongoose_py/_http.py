@@ -10,6 +10,7 @@ from ._messages import HttpMessage
 from ._threads import on_loop
 
 Headers = Optional[Dict[str, str]]
+_PLAIN = b"Content-Type: text/plain\r\n"
 _INDEX_FILES = ("index.html", "index.shtml", "index.html.gz")
 
 
@@ -48,8 +49,13 @@ class HttpMethods:
         Content-Length and the body (if any) as the first chunk; continue with
         :meth:`http_chunk` and end with ``http_chunk(b"")``.
         """
-        c = self._require()
-        data = to_bytes(body)
+        c = self._c
+        if c is None:
+            raise RuntimeError("Connection has been closed")
+        data = body if type(body) is bytes else to_bytes(body)
+        if not headers:  # the common case, kept short
+            lib.mgpy_http_reply(c, status_code, _PLAIN, data, len(data), 0)
+            return
         chunked = False
         has_type = False
         if headers:

@@ -454,7 +454,7 @@ def _answer_failed_request(conn) -> None:
     flags = lib.mgpy_flags(c)
     if not (flags & F_ACCEPTED and flags & F_RESP):
         return
-    if c.send.len == conn._send_mark:
+    if c.send.len == conn._st.send_mark:
         body = b"Internal Server Error\n"
         lib.mgpy_http_reply(c, 500, b"Content-Type: text/plain\r\nConnection: close\r\n", body, len(body), 0)
         lib.mgpy_set_flag(c, lib.MGPY_F_DRAINING, 1)

@@ -48,6 +48,7 @@ struct mgpy_conn {
   int ws_state;       /* 0 open, 1 our CLOSE sent, 2 failed/closing (input discarded) */
   int ws_shut;        /* shutdown(SHUT_WR) done while lingering */
   uint64_t ws_deadline; /* mg_millis() after which a closing WebSocket is dropped; 0 = none */
+  size_t send_mark;     /* send.len when MG_EV_HTTP_MSG was dispatched: "replied yet?" */
 };
 
 /* The extern "Python" trampoline, defined by cffi below this code. */
@@ -57,6 +58,7 @@ static void mgpy_dispatch(struct mg_connection *c, int ev, void *ev_data,
 unsigned long mgpy_trampoline_calls = 0;
 
 static void mgpy_ws_wrap(struct mg_connection *c);
+void mgpy_accept_pending(struct mg_mgr *mgr); /* _mongoose_unit.c */
 
 /* The built-in TLS logs why a certificate is refused ("cert is no longer
  * valid: after=...") and then fails with a bare "failed to parse certificate":
@@ -150,7 +152,7 @@ static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
   }
   if (c->is_accepted && (ev == MG_EV_HTTP_HDRS || ev == MG_EV_HTTP_MSG)) {
     want_continue = mgpy_http_request(c, ev, (struct mg_http_message *) ev_data, st);
-    sent_mark = c->send.len;
+    sent_mark = st->send_mark = c->send.len;
   }
   if (ev < 32 && (st->mask & (1u << ev))) {
     char why[256];
@@ -327,6 +329,7 @@ void mgpy_poll(struct mg_mgr *mgr, int ms) {
   (void) c;
 #endif
   mg_mgr_poll(mgr, ms);
+  mgpy_accept_pending(mgr);
 }
 
 /* Resume reading on a paused connection (clears is_full, re-arms EPOLLIN). */
