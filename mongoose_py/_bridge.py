@@ -27,6 +27,19 @@ log = logging.getLogger("mongoose_py")
 c_log = logging.getLogger("mongoose_py.mongoose")
 c_log.addHandler(logging.NullHandler())
 
+
+def log_from_callback(logger, level, msg, *args, exc_info=None) -> None:
+    """``logger.log()`` without ``findCaller()``: code that runs inside a C
+    callback must not walk the Python stack. ``sys._getframe()`` from a
+    callback reaches the frames of the code that called into C, and on PyPy
+    7.3.11 forcing a JIT-compiled frame that is in the middle of such a call
+    crashed the JIT (a resume-data assertion, or a segfault, about once in
+    ten runs of the WebSocket tests)."""
+    if logger.isEnabledFor(level):
+        if exc_info is not None and not isinstance(exc_info, tuple):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        logger.handle(logger.makeRecord(logger.name, level, __file__, 0, msg, args, exc_info))
+
 EV = {name: getattr(lib, name) for name in dir(lib) if name.startswith("MG_EV_")}
 EV_NAMES = {v: k for k, v in EV.items()}
 ALL_EVENTS = 0xFFFFFFFF
@@ -208,5 +221,5 @@ def _synthetic(ev, ev_data):
         # Mongoose's prefix: "<hex ms> <level> file:line:func" (MONGOOSE.md §1.12)
         parts = line.split(" ", 2)
         level = _log_levels.get(parts[1], logging.DEBUG) if len(parts) > 2 else logging.DEBUG
-        c_log.log(level, "%s", line)
+        log_from_callback(c_log, level, "%s", line)
 

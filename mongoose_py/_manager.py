@@ -4,12 +4,13 @@ from __future__ import annotations
 import collections
 import logging
 import signal
+import sys
 import threading
 import time
 import weakref
 from typing import Any, Callable, Iterable, Optional, Tuple, Type
 
-from ._bridge import E_HTTP_MSG, E_WAKEUP, F_ACCEPTED, F_RESP, deliver, interrupted
+from ._bridge import E_HTTP_MSG, E_WAKEUP, F_ACCEPTED, F_RESP, deliver, interrupted, log_from_callback
 from ._connection import Connection, EventHandler
 from ._ffi import NULL, cstr, ffi, lib, to_bytes
 from ._threads import _Call, call_on_loop, get_ident, manager_on_loop
@@ -277,8 +278,9 @@ class Manager:
                 self._error_handler(exc)
                 return
             except Exception:
-                log.exception("error_handler raised")
-        log.error("handler raised in %r", conn if conn is not None else "timer", exc_info=exc)
+                log_from_callback(log, logging.ERROR, "error_handler raised", exc_info=sys.exc_info())
+        log_from_callback(log, logging.ERROR, "handler raised in %r", conn if conn is not None else "timer",
+                          exc_info=exc)
 
     # ---- creating connections ----
 

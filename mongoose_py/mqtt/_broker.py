@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import collections
+import logging
 import random
+import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from .._bridge import E_CLOSE, E_MQTT_CMD, E_READ
+from .._bridge import E_CLOSE, E_MQTT_CMD, E_READ, log_from_callback
 from .._ffi import ffi, lib, to_bytes
 from .._manager import Manager
 from .._mqtt import split_packet_header
@@ -245,7 +247,7 @@ class Broker:
         try:
             self.on_client_disconnect(s.client_id, cl.graceful)
         except Exception:
-            log.exception("on_client_disconnect raised")
+            log_from_callback(log, logging.ERROR, "on_client_disconnect raised", exc_info=sys.exc_info())
 
     def _drop_session(self, s: _Session) -> None:
         for f in s.subs:
@@ -382,7 +384,7 @@ class Broker:
             try:
                 verdict = self.auth(client_id, username, password)
             except Exception:
-                log.exception("MQTT auth callback raised")
+                log_from_callback(log, logging.ERROR, "MQTT auth callback raised", exc_info=sys.exc_info())
                 verdict = CONNACK_UNAVAILABLE
             if isinstance(verdict, bool) or verdict is None:
                 code = CONNACK_ACCEPTED if verdict else CONNACK_NOT_AUTHORIZED
@@ -426,7 +428,7 @@ class Broker:
         try:
             self.on_client_connect(client_id, username)
         except Exception:
-            log.exception("on_client_connect raised")
+            log_from_callback(log, logging.ERROR, "on_client_connect raised", exc_info=sys.exc_info())
 
     def _refuse(self, cl: _Client, code: int) -> None:
         self._send(cl, bytes((0x20, 2, 0, code)))
@@ -486,7 +488,7 @@ class Broker:
                 self.stats["dropped_by_hook"] += 1
                 return
         except Exception:
-            log.exception("on_message raised")
+            log_from_callback(log, logging.ERROR, "on_message raised", exc_info=sys.exc_info())
         if topic_b is None:
             topic_b = topic.encode("utf-8")
         if retain:
