@@ -1,0 +1,21 @@
+"""Hello-world server on aiohttp (default asyncio loop, one process)."""
+import argparse
+
+from aiohttp import web
+
+
+async def hello(request):
+    return web.Response(text="Hello, World!")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=8000)
+    args = ap.parse_args()
+    app = web.Application()
+    app.router.add_get("/", hello)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
