@@ -50,8 +50,9 @@ def _mismatches(folder, names):
 def _download_into(dest):
     spec = PIN["origin"]["package"]
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--no-build-isolation", "-d", tmp, spec]
+        # pip prepares the sdist's metadata in an isolated environment of its
+        # own (cymongoose builds with scikit-build-core); we only keep the archive.
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", tmp, spec]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         archive = os.path.join(tmp, PIN["origin"]["archive"])
         if proc.returncode != 0 or not os.path.exists(archive):
