@@ -50,7 +50,7 @@ class ASGIServer:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
-        self._queues: Dict[int, asyncio.Queue] = {}
+        self._queues: Dict[int, asyncio.Queue] = {}  # conn id -> app's receive queue (asyncio thread only)
         self._tasks: set = set()
         self._lifespan_queue: Optional[asyncio.Queue] = None
         self._lifespan_task = None
@@ -113,6 +113,8 @@ class ASGIServer:
             self._lifespan_task = asyncio.ensure_future(run())
             self._lifespan_done = done
             self._lifespan_answered = answered
+        if self._lifespan_task.done():
+            return  # the app does not speak lifespan (or is gone): nothing to wait for
         await self._lifespan_queue.put({"type": "lifespan.%s" % phase})
         try:
             await asyncio.wait_for(self._lifespan_answered.wait(), 5)
@@ -125,17 +127,26 @@ class ASGIServer:
 
     # ---- poll thread → asyncio ----
 
+    # Events go through call_soon_threadsafe, which keeps their order: the
+    # request's _begin (which makes the queue) always runs before them.
+
     def _push(self, conn: Connection, event: dict) -> None:
-        q = self._queues.get(conn.id)
+        self._loop.call_soon_threadsafe(self._put, conn.id, event)
+
+    def _put(self, cid: int, event: dict) -> None:
+        q = self._queues.get(cid)
         if q is not None:
-            self._loop.call_soon_threadsafe(q.put_nowait, event)
+            q.put_nowait(event)
 
     def _on_close(self, conn: Connection) -> None:
-        q = self._queues.pop(conn.id, None)
+        kind = "websocket.disconnect" if conn.userdata == "ws" else "http.disconnect"
+        event = {"type": kind, "code": 1000} if kind == "websocket.disconnect" else {"type": kind}
+        self._loop.call_soon_threadsafe(self._closed, conn.id, event)
+
+    def _closed(self, cid: int, event: dict) -> None:
+        q = self._queues.pop(cid, None)
         if q is not None:
-            kind = "websocket.disconnect" if conn.userdata == "ws" else "http.disconnect"
-            event = {"type": kind, "code": 1000} if kind == "websocket.disconnect" else {"type": kind}
-            self._loop.call_soon_threadsafe(q.put_nowait, event)
+            q.put_nowait(event)
 
     def _on_request(self, conn: Connection, msg) -> None:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1", "replace")) for k, v in msg.headers()]
@@ -158,14 +169,11 @@ class ASGIServer:
         if is_ws:
             conn.userdata = "ws"
             conn.ws_upgrade(msg)
-        self._queues[conn.id] = None  # the queue itself is made on the asyncio loop (_begin)
         self._loop.call_soon_threadsafe(self._begin, conn, scope, body, is_ws)
 
     # ---- asyncio side ----
 
     def _begin(self, conn: Connection, scope: dict, body: bytes, is_ws: bool) -> None:
-        if conn.id not in self._queues:  # closed before we got here
-            return
         q: asyncio.Queue = asyncio.Queue()
         self._queues[conn.id] = q
         if is_ws:
