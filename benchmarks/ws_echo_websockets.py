@@ -1,0 +1,31 @@
+"""WebSocket echo server on the `websockets` library (asyncio, its default
+settings: permessage-deflate is offered but the load generator does not ask
+for it). Usage: --port N"""
+import argparse
+import asyncio
+
+from websockets.asyncio.server import serve
+
+
+async def echo(ws):
+    async for msg in ws:
+        await ws.send(msg)
+
+
+async def amain(port):
+    async with serve(echo, "127.0.0.1", port, max_size=1 << 22, ping_interval=None):
+        await asyncio.Future()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=8000)
+    args = ap.parse_args()
+    try:
+        asyncio.run(amain(args.port))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
