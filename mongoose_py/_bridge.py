@@ -29,12 +29,10 @@ c_log.addHandler(logging.NullHandler())
 
 
 def log_from_callback(logger, level, msg, *args, exc_info=None) -> None:
-    """``logger.log()`` without ``findCaller()``: code that runs inside a C
-    callback must not walk the Python stack. ``sys._getframe()`` from a
-    callback reaches the frames of the code that called into C, and on PyPy
-    7.3.11 forcing a JIT-compiled frame that is in the middle of such a call
-    crashed the JIT (a resume-data assertion, or a segfault, about once in
-    ten runs of the WebSocket tests)."""
+    """``logger.log()`` without ``findCaller()``: a C log line or a handler's
+    error has no useful Python caller, and walking the stack from inside a C
+    call would only force the frames below it (on PyPy that path is made safe
+    by ``_ffi.reentrant``; this one is simply cheaper)."""
     if logger.isEnabledFor(level):
         if exc_info is not None and not isinstance(exc_info, tuple):
             exc_info = (type(exc_info), exc_info, exc_info.__traceback__)

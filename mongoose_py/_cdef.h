@@ -233,6 +233,7 @@ struct mgpy_conn {
   int ws_shut;                 /* shutdown(SHUT_WR) done while lingering */
   uint64_t ws_deadline;        /* mg_millis() after which a closing WebSocket is dropped; 0 = none */
   size_t send_mark;            /* send.len when MG_EV_HTTP_MSG was dispatched */
+  int kick;                    /* deferred response done, request buffered: parse at next poll */
 };
 
 /* The one trampoline into Python: connection events (c != NULL, st = its state)

@@ -11,7 +11,7 @@ import socket
 from typing import Any, Callable, Iterable, Optional, Tuple
 
 from ._bridge import ALL_EVENTS, class_hooks, mask_of
-from ._ffi import NULL, cstr, ffi, lib, to_bytes, unpack
+from ._ffi import NULL, cstr, ffi, lib, reentrant, to_bytes, unpack
 from ._http import HttpMethods
 from ._mqtt import MqttMethods
 from ._threads import on_loop, on_loop_property
@@ -275,7 +275,7 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
     @on_loop
     def error(self, message: str) -> None:
         """Raise MG_EV_ERROR with ``message`` and close the connection."""
-        lib.mgpy_error(self._require(), cstr(message))
+        reentrant.mgpy_error(self._require(), cstr(message))
 
     @on_loop
     def resolve(self, url: str) -> None:
@@ -287,7 +287,7 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
             # mg_resolve() would open a new socket over the existing one (leaking it)
             raise RuntimeError("resolve() needs a client connection that has no socket yet "
                                "(call resolve_cancel() first); connect() resolves host names by itself")
-        lib.mg_resolve(c, cstr(url))
+        reentrant.mg_resolve(c, cstr(url))
 
     @on_loop
     def resolve_cancel(self) -> None:
@@ -308,7 +308,7 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
         if c.tls != NULL:  # re-init would leak the first TLS context
             lib.mg_tls_free(c)
         copts, keep = opts._c_opts()
-        lib.mg_tls_init(c, copts)
+        reentrant.mg_tls_init(c, copts)
 
     @on_loop
     def tls_free(self) -> None:

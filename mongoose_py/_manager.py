@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple, Type
 
 from ._bridge import E_HTTP_MSG, E_WAKEUP, F_ACCEPTED, F_RESP, deliver, interrupted, log_from_callback
 from ._connection import Connection, EventHandler
-from ._ffi import NULL, cstr, ffi, lib, to_bytes
+from ._ffi import NULL, cstr, ffi, lib, reentrant, to_bytes
 from ._threads import _Call, call_on_loop, get_ident, manager_on_loop
 from ._timer import Timer
 
@@ -40,7 +40,7 @@ def _system_dns() -> Optional[str]:
 
 
 def _destroy(cmgr) -> None:
-    lib.mgpy_mgr_destroy(cmgr)
+    reentrant.mgpy_mgr_destroy(cmgr)
 
 
 class Manager:
@@ -129,7 +129,7 @@ class Manager:
                 if not self._freed:
                     self._polling = True
                     try:
-                        lib.mgpy_poll(self._mgr, int(timeout_ms))
+                        reentrant.mgpy_poll(self._mgr, int(timeout_ms))
                     finally:
                         self._polling = False
                     self._bell_pending = False
@@ -252,7 +252,7 @@ class Manager:
         for t in list(self._timers):
             t._t = None  # mg_mgr_free frees the C timers
         self._finalizer.detach()
-        lib.mg_mgr_free(self._mgr)  # dispatches MG_EV_CLOSE: _conns must still hold the handles
+        reentrant.mg_mgr_free(self._mgr)  # dispatches MG_EV_CLOSE: _conns must still hold the handles
         self._freed = True
         self._timers.clear()
         self._conns.clear()
@@ -319,7 +319,7 @@ class Manager:
         self._check_open()
         is_http = http if http is not None else _is_http(url)
         conn = self._new(connection_class, handler, events, tls)
-        opener = lib.mgpy_listen_reuse if reuse_port else lib.mgpy_listen
+        opener = reentrant.mgpy_listen_reuse if reuse_port else reentrant.mgpy_listen
         c = opener(self._mgr, cstr(url), lib.MGPY_PROTO_HTTP if is_http else lib.MGPY_PROTO_RAW, conn._st)
         return self._opened(conn, c, "listen on", url)
 
@@ -335,7 +335,8 @@ class Manager:
         self._check_open()
         is_http = http if http is not None else _is_http(url)
         conn = self._new(connection_class, handler, events, tls)
-        c = lib.mgpy_connect(self._mgr, cstr(url), lib.MGPY_PROTO_HTTP if is_http else lib.MGPY_PROTO_RAW, conn._st)
+        proto = lib.MGPY_PROTO_HTTP if is_http else lib.MGPY_PROTO_RAW
+        c = reentrant.mgpy_connect(self._mgr, cstr(url), proto, conn._st)
         return self._opened(conn, c, "connect to", url)
 
     def http_connect(self, url: str, handler: Optional[EventHandler] = None, **kwargs) -> Connection:
@@ -349,7 +350,7 @@ class Manager:
         from ._ffi import header_block
         self._check_open()
         conn = self._new(connection_class, handler, events, tls)
-        c = lib.mgpy_ws_connect(self._mgr, cstr(url), header_block(headers).encode("utf-8"), conn._st)
+        c = reentrant.mgpy_ws_connect(self._mgr, cstr(url), header_block(headers).encode("utf-8"), conn._st)
         if c == NULL:
             return self._opened(conn, c, "create WebSocket connection to", url)
         return conn
@@ -362,7 +363,7 @@ class Manager:
         or use :class:`mongoose_py.mqtt.Broker`)."""
         self._check_open()
         conn = self._new(connection_class, handler, events, tls)
-        c = lib.mgpy_listen(self._mgr, cstr(url), lib.MGPY_PROTO_MQTT, conn._st)
+        c = reentrant.mgpy_listen(self._mgr, cstr(url), lib.MGPY_PROTO_MQTT, conn._st)
         return self._opened(conn, c, "listen for MQTT on", url)
 
     @manager_on_loop
@@ -387,7 +388,7 @@ class Manager:
             fields["props"] = properties
         opts, keep = mqtt_opts(**fields)
         conn = self._new(connection_class, handler, events, tls)
-        c = lib.mgpy_mqtt_connect(self._mgr, cstr(url), opts, conn._st)
+        c = reentrant.mgpy_mqtt_connect(self._mgr, cstr(url), opts, conn._st)
         self._opened(conn, c, "connect to MQTT broker", url)
         # Mongoose sends no PINGREQ by itself: ping on time, close when the broker goes silent.
         conn._mqtt_keepalive = start_keepalive(conn, keepalive)
@@ -399,7 +400,7 @@ class Manager:
         """SNTP client: MG_EV_SNTP_TIME carries the server's time (epoch ms)."""
         self._check_open()
         conn = self._new(connection_class, handler, None, None)
-        c = lib.mgpy_sntp_connect(self._mgr, cstr(url), conn._st)
+        c = reentrant.mgpy_sntp_connect(self._mgr, cstr(url), conn._st)
         return self._opened(conn, c, "connect to SNTP server", url)
 
     # ---- timers and wakeup ----

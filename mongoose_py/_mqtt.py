@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
 
-from ._ffi import ffi, lib, to_bytes
+from ._ffi import ffi, lib, reentrant, to_bytes
 from ._threads import on_loop
 
 # MQTT 5 property identifiers (MQTT 5.0 §2.2.2.2). Taken from mongoose.h when
@@ -250,7 +250,7 @@ class Keepalive:
         rx = max(self._rx(), self.started)
         if now - rx > self.ka_ms * 3 // 2:
             self.timer.cancel()
-            lib.mgpy_error(c, b"MQTT server silent for %d ms (keepalive %d s)"
+            reentrant.mgpy_error(c, b"MQTT server silent for %d ms (keepalive %d s)"
                            % (now - rx, self.ka_ms // 1000))
             return
         if now - self.last_ping >= self.ka_ms - self.tick_ms:

@@ -49,6 +49,7 @@ struct mgpy_conn {
   int ws_shut;        /* shutdown(SHUT_WR) done while lingering */
   uint64_t ws_deadline; /* mg_millis() after which a closing WebSocket is dropped; 0 = none */
   size_t send_mark;     /* send.len when MG_EV_HTTP_MSG was dispatched: "replied yet?" */
+  int kick;             /* response finished outside the handler, request buffered: parse at next poll */
 };
 
 /* The extern "Python" trampoline, defined by cffi below this code. */
@@ -287,6 +288,16 @@ void mgpy_poll(struct mg_mgr *mgr, int ms) {
   uint64_t now = mg_millis();
   struct mg_timer *t;
   struct mg_connection *c;
+  /* Pipelined requests left waiting behind a deferred response (mgpy_resp_done):
+   * Mongoose only parses on new input, so dispatch them before waiting. */
+  for (c = mgr->conns; c != NULL; c = c->next) {
+    struct mgpy_conn *st = c->fn == mgpy_shim ? (struct mgpy_conn *) c->fn_data : NULL;
+    if (st != NULL && st->kick) {
+      long n = 0;
+      st->kick = 0;
+      if (c->recv.len > 0 && !c->is_closing && !c->is_resp) mg_call(c, MG_EV_READ, &n);
+    }
+  }
   for (t = mgr->timers; t != NULL && ms > 0; t = t->next) {
     if (t->expire == 0 || t->expire <= now) ms = 0;
     else if (t->expire - now < (uint64_t) ms) ms = (int) (t->expire - now);
@@ -438,10 +449,9 @@ const char *mgpy_reason(int code) {
 void mgpy_resp_done(struct mg_connection *c) {
   struct mgpy_conn *st = (struct mgpy_conn *) c->fn_data;
   c->is_resp = 0;
-  if (st != NULL && st->depth == 0 && c->recv.len > 0 && !c->is_closing) {
-    long n = 0;
-    mg_call(c, MG_EV_READ, &n);
-  }
+  /* Not parsed here: a reply must not run Python handlers before it returns
+   * (see reentrant in _ffi.py). mgpy_poll parses it first thing. */
+  if (st != NULL && st->depth == 0 && c->recv.len > 0 && !c->is_closing) st->kick = 1;
 }
 
 /* A chunk; the empty one ends the response (see mgpy_resp_done). */
@@ -462,8 +472,9 @@ void mgpy_http_reply(struct mg_connection *c, int code, const char *headers,
   size_t cap = 96 + hlen + (chunked ? 0 : len);
   char *buf = cap <= sizeof(stack) ? stack : (char *) malloc(cap);
   size_t n;
-  if (buf == NULL) {
-    mg_error(c, "OOM");
+  if (buf == NULL) { /* not mg_error: a reply never runs handlers (mgpy_resp_done) */
+    MG_ERROR(("%lu out of memory for a %lu-byte reply", c->id, (unsigned long) cap));
+    c->is_closing = 1;
     return;
   }
   n = (size_t) snprintf(buf, 64, "HTTP/1.1 %d %s\r\n", code, mgpy_reason(code));

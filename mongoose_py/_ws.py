@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Union
 
-from ._ffi import header_block, lib, to_bytes
+from ._ffi import header_block, lib, reentrant, to_bytes
 from ._threads import on_loop
 
 WEBSOCKET_OP_CONTINUE = lib.WEBSOCKET_OP_CONTINUE
@@ -66,7 +66,7 @@ class WsMethods:
         c = self._require()
         hm = _live(message)
         block = header_block(extra_headers).encode("utf-8")  # validates before anything is sent
-        lib.mgpy_ws_upgrade(c, hm, block)
+        reentrant.mgpy_ws_upgrade(c, hm, block)
 
     @on_loop
     def ws_send(self, data: Union[str, bytes], op: int = WEBSOCKET_OP_TEXT) -> int:
