@@ -9,14 +9,24 @@ from typing import Callable, Optional, Type, Union
 from ._connection import Connection
 from ._manager import Manager
 
+PARENT_CHECK_MS = 250  # how soon a worker notices that its parent is gone
+
 
 def _run_one(target, url: str, poll_ms: int, shutdown_timeout: Optional[float], reuse_port: bool,
-             ready: Optional[Callable[[Connection], None]]) -> None:
+             ready: Optional[Callable[[Connection], None]], parent: Optional[int] = None) -> None:
     with Manager() as mgr:
         if isinstance(target, type) and issubclass(target, Connection):
             listener = mgr.listen(url, connection_class=target, reuse_port=reuse_port)
         else:
             listener = mgr.listen(url, target, reuse_port=reuse_port)
+        if parent is not None:
+            def check_parent() -> None:
+                # A parent killed without forwarding a signal (SIGKILL, OOM killer)
+                # must not leave workers holding the port: re-parented means orphaned.
+                if os.getppid() != parent:
+                    mgr.stop()
+
+            mgr.timer_add(PARENT_CHECK_MS, check_parent, repeat=True)
         if ready is not None:
             ready(listener)
         mgr.run(poll_ms, shutdown_timeout=shutdown_timeout)
@@ -31,7 +41,8 @@ def serve(target: Union[Type[Connection], Callable], url: str = "http://127.0.0.
 
     With ``workers > 1`` the process forks that many workers, each with its own
     Manager listening on the same port with SO_REUSEPORT (the kernel spreads the
-    connections); SIGINT/SIGTERM to the parent stop them all gracefully.
+    connections); SIGINT/SIGTERM to the parent stop them all gracefully, and
+    a worker whose parent died anyhow (SIGKILL) stops by itself within ~0.25 s.
     ``ready(listener)`` is called in each worker once it listens.
     """
     if workers <= 1:
@@ -40,12 +51,13 @@ def serve(target: Union[Type[Connection], Callable], url: str = "http://127.0.0.
     if url.rstrip("/").endswith(":0"):
         raise ValueError("workers > 1 need a fixed port: each worker would get its own with :0")
     children = []
+    parent = os.getpid()
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:  # worker
             code = 0
             try:
-                _run_one(target, url, poll_ms, shutdown_timeout, True, ready)
+                _run_one(target, url, poll_ms, shutdown_timeout, True, ready, parent)
             except BaseException:  # noqa: B902 - a worker must never return into the parent's code
                 import traceback
                 traceback.print_exc()

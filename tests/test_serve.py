@@ -82,3 +82,28 @@ def test_serve_with_workers_spreads_connections_and_stops_on_sigterm(procs):
     assert len(pids) >= 2, "all 60 connections went to one worker: %r" % pids
     os.kill(p.p.pid, signal.SIGTERM)
     assert p.p.wait(15) == 0
+
+
+def test_workers_stop_when_the_parent_is_killed(procs):
+    import psutil  # installed by scripts/test-all on both interpreters
+    p, port = _start_workers(procs)
+    workers = psutil.Process(p.p.pid).children()
+    assert len(workers) == 3, workers
+    os.kill(p.p.pid, signal.SIGKILL)  # no chance to forward anything
+    p.p.wait(5)
+
+    def gone(w):
+        try:
+            return w.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    deadline = time.monotonic() + 15
+    while not all(gone(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = [w.pid for w in workers if not gone(w)]
+    for pid in alive:  # do not leak them whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "workers outlived their parent"
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
