@@ -14,7 +14,7 @@ from ._bridge import ALL_EVENTS, class_hooks, mask_of
 from ._ffi import NULL, cstr, ffi, lib, reentrant, to_bytes, unpack
 from ._http import HttpMethods
 from ._mqtt import MqttMethods
-from ._threads import on_loop, on_loop_property
+from ._threads import call_on_loop, get_ident, on_loop, on_loop_property
 from ._ws import WsMethods
 
 EventHandler = Callable[["Connection", int, Any], Any]
@@ -245,11 +245,15 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
 
     # ---- I/O and lifecycle ----
 
-    @on_loop
     def send(self, data) -> None:
         """Queue bytes (str is UTF-8 encoded). UDP: sent at once as one datagram."""
-        c = self._require()
-        b = to_bytes(data)
+        mgr = self._mgr  # the thread contract (see on_loop), inlined: a hot path
+        if mgr is not None and mgr._owner != get_ident():
+            return call_on_loop(mgr, Connection.send, (self, data), {})
+        c = self._c
+        if c is None:
+            raise RuntimeError("Connection has been closed")
+        b = data if type(data) is bytes else to_bytes(data)
         if not lib.mg_send(c, b, len(b)):
             if lib.mgpy_flags(c) & _F.MGPY_F_UDP:
                 raise OSError("UDP send failed (no peer yet, or the datagram was refused)")

@@ -7,7 +7,7 @@ from typing import Dict, Optional, Tuple, Union
 
 from ._ffi import NULL, cstr, ffi, header_block, lib, mg_str_bytes, mg_str_of, mg_str_text, to_bytes
 from ._messages import HttpMessage
-from ._threads import on_loop
+from ._threads import call_on_loop, get_ident, on_loop
 
 Headers = Optional[Dict[str, str]]
 _PLAIN = b"Content-Type: text/plain\r\n"
@@ -38,7 +38,6 @@ class HttpMethods:
 
     __slots__ = ()
 
-    @on_loop
     def reply(self, status_code: int, body: Union[str, bytes] = b"", headers: Headers = None) -> None:
         """Send a complete response: binary-safe body, exact ``Content-Length``.
 
@@ -49,6 +48,9 @@ class HttpMethods:
         Content-Length and the body (if any) as the first chunk; continue with
         :meth:`http_chunk` and end with ``http_chunk(b"")``.
         """
+        mgr = self._mgr  # the thread contract (see on_loop), inlined: this is the per-request path
+        if mgr is not None and mgr._owner != get_ident():
+            return call_on_loop(mgr, HttpMethods.reply, (self, status_code, body, headers), {})
         c = self._c
         if c is None:
             raise RuntimeError("Connection has been closed")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from typing import Dict, List, Optional, Tuple
 
-from ._ffi import NULL, ffi, lib, mg_str_bytes, mg_str_of, mg_str_text
+from ._ffi import NULL, ffi, lib, mg_str_bytes, mg_str_of, mg_str_text, unpack
 
 _STALE = (
     "%s used after its callback returned: Mongoose has reused that memory. "
@@ -193,13 +193,33 @@ class WsMessage(_View):
 
     __slots__ = ()
 
-    data = _bytes("data", "The payload (reassembled if it came in fragments).")
     text = _text("data", "The payload decoded as UTF-8 (surrogateescape).")
-    flags = _int("flags", "First byte of the frame header: FIN (0x80) | opcode.")
+
+    # data, flags and opcode are read for every message: one frame each, not three.
+    @property
+    def data(self) -> bytes:
+        """The payload (reassembled if it came in fragments)."""
+        p = self._p
+        if p is None:
+            raise RuntimeError(_STALE % "WsMessage")
+        d = p.data
+        n = d.len
+        return unpack(d.buf, n) if n else b""
+
+    @property
+    def flags(self) -> int:
+        """First byte of the frame header: FIN (0x80) | opcode."""
+        p = self._p
+        if p is None:
+            raise RuntimeError(_STALE % "WsMessage")
+        return p.flags
 
     @property
     def opcode(self) -> int:
-        return self._ptr().flags & 0x0F
+        p = self._p
+        if p is None:
+            raise RuntimeError(_STALE % "WsMessage")
+        return p.flags & 0x0F
 
     @property
     def close_code(self) -> Optional[int]:

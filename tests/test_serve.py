@@ -62,7 +62,9 @@ def _start_workers(procs):
         deadline = time.monotonic() + 30
         while ready < 3 and time.monotonic() < deadline:
             try:
-                ready += lines.get(timeout=0.5).startswith(b"ready")
+                # count, not startswith: with PYTHONUNBUFFERED the workers' "ready"
+                # and "\n" are separate writes and may interleave ("readyready\n")
+                ready += lines.get(timeout=0.5).count(b"ready")
             except queue.Empty:
                 pass
         if ready == 3:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import LoopThread, pump, wait_for
+from mongoose_py._ffi import lib
 from mongoose_py import (
     MG_EV_ACCEPT, MG_EV_CONNECT, MG_EV_ERROR, MG_EV_HTTP_MSG, MG_EV_READ, Connection, Manager,
 )
@@ -432,3 +433,42 @@ def test_a_connection_call_from_a_thread_that_raises_is_handed_to_the_caller():
         assert isinstance(box.get("error"), TypeError)
     finally:
         loop.stop()
+
+
+def test_ws_send_from_another_thread_is_run_on_the_loop_thread(serve, monkeypatch):
+    """ws_send inlines the thread check (a hot path, no wrapper): a call from
+    another thread must still run on the loop thread, in order."""
+    import websocket
+    from mongoose_py import _ws
+
+    opened, loop_ident, c_calls = [], [], []
+
+    class Probe(Connection):
+        def on_http_msg(self, msg):
+            self.ws_upgrade(msg)
+
+        def on_ws_open(self, msg):
+            loop_ident.append(threading.get_ident())
+            opened.append(self)
+
+    class RecordingLib:  # the real lib, noting which thread makes each mg_ws_send
+        def __getattr__(self, name):
+            return getattr(lib, name)
+
+        def mg_ws_send(self, *args):
+            c_calls.append(threading.get_ident())
+            return lib.mg_ws_send(*args)
+
+    monkeypatch.setattr(_ws, "lib", RecordingLib())
+    _mgr, _lst, port = serve(None, "ws://127.0.0.1:0", connection_class=Probe)
+    ws = websocket.create_connection("ws://127.0.0.1:%d/" % port, timeout=10)
+    try:
+        assert wait_for(lambda: opened, 10)
+        t = threading.Thread(target=lambda: [opened[0].ws_send("m%d" % i) for i in range(50)])
+        t.start()
+        t.join(20)
+        assert not t.is_alive()
+        assert [ws.recv() for _ in range(50)] == ["m%d" % i for i in range(50)]
+    finally:
+        ws.close()
+    assert len(c_calls) >= 50 and set(c_calls) == set(loop_ident), "mg_ws_send ran off the loop thread"
