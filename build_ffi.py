@@ -25,6 +25,15 @@ def _read(name):
         return f.read()
 
 
+def _read_parts(first, prefix, suffix):
+    """``first`` then every ``prefix*suffix`` file, sorted: the shim and its cdef
+    are split by area (_shim_ws.c, _cdef_ws.h...) but compiled as ONE unit, so
+    that static helpers are shared and cffi sees one declaration list."""
+    names = sorted(n for n in os.listdir(os.path.join(HERE, "mongoose_py"))
+                   if n.startswith(prefix) and n.endswith(suffix))
+    return "\n".join(["/* ==== %s ==== */\n%s" % (n, _read(n)) for n in [first] + names])
+
+
 DEFINES = [
     ("MG_TLS", "MG_TLS_BUILTIN"),     # Mongoose's own TLS 1.3: no OpenSSL, same on CPython/PyPy
     ("MG_ENABLE_IPV6", "1"),
@@ -37,10 +46,10 @@ if os.environ.get("MONGOOSE_PY_ASAN") == "1":
     CFLAGS = ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer", "-std=gnu99"]
 
 ffibuilder = FFI()
-ffibuilder.cdef(_read("_cdef.h"))
+ffibuilder.cdef(_read_parts("_cdef.h", "_cdef_", ".h"))
 ffibuilder.set_source(
     "mongoose_py._mongoose_cffi",
-    _read("_shim.c"),
+    _read_parts("_shim.c", "_shim_", ".c"),
     sources=[os.path.join("mongoose_py" if __name__ != "__main__" else os.path.join(HERE, "mongoose_py"),
                           "_mongoose_unit.c")],  # #includes mongoose.c (see that file)
     include_dirs=[SRC],

@@ -293,10 +293,6 @@ void mgpy_http_reply(struct mg_connection *c, int code, const char *headers,
                      const void *body, size_t len, int chunked);
 void mgpy_resp_done(struct mg_connection *c);
 void mgpy_http_chunk(struct mg_connection *c, const void *buf, size_t len);
-void mgpy_ws_close(struct mg_connection *c, const void *payload, size_t len, unsigned timeout_ms);
-#define MGPY_WS_MAX_MESSAGE ...
-void mgpy_ws_upgrade(struct mg_connection *c, struct mg_http_message *hm,
-                     const char *extra_headers);
 void mgpy_error(struct mg_connection *c, const char *msg);
 void mgpy_serve(struct mg_connection *c, struct mg_http_message *hm, const char *root_or_path,
                 const char *extra_headers, const char *mime_types, const char *page404,

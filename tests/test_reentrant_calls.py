@@ -51,13 +51,20 @@ _DISPATCHES = re.compile(r"\b(mgpy_dispatch|mg_call|c->fn|mg_error|mg_mgr_free|m
                          r"mg_mqtt_listen|mg_sntp_connect)\(")
 
 
+def _read_all(prefix, suffix):
+    texts = []
+    for name in sorted(os.listdir(PACKAGE)):
+        if name.startswith(prefix) and name.endswith(suffix):
+            with open(os.path.join(PACKAGE, name), encoding="utf-8") as fh:
+                texts.append(fh.read())
+    return "\n".join(texts)
+
+
 def test_the_reentrant_list_covers_the_shim_functions_that_dispatch():
     """Every exported shim function that can run a handler (itself or through
     another shim function) is in the list."""
-    with open(os.path.join(PACKAGE, "_shim.c"), encoding="utf-8") as fh:
-        src = fh.read()
-    with open(os.path.join(PACKAGE, "_cdef.h"), encoding="utf-8") as fh:
-        exported = set(re.findall(r"\b(mgpy_\w+)\s*\(", fh.read()))
+    src = _read_all("_shim", ".c")  # _shim.c and every _shim_*.c: one unit
+    exported = set(re.findall(r"\b(mgpy_\w+)\s*\(", _read_all("_cdef", ".h")))
     defs = [(m.start(), m.group(1)) for m in re.finditer(r"^[a-z][^\n;]*?\b(mgpy_\w+)\([^;{]*\{", src, re.M)]
     bodies = {name: src[a:b].split("\n}", 1)[0] for (a, name), (b, _) in zip(defs, defs[1:] + [(len(src), None)])}
     dispatching = {name for name, body in bodies.items() if _DISPATCHES.search(body)}
