@@ -130,7 +130,9 @@ def test_demo_page_echoes_over_websocket_in_chromium(procs, chromium):
 
     page = DevTools(chromium(url))
     try:
-        log = lambda: page.js("document.getElementById('log') ? document.getElementById('log').textContent : ''")
+        def log():
+            return page.js("document.getElementById('log') ? document.getElementById('log').textContent : ''")
+
         assert wait_for(lambda: "websocket open" in log(), timeout=30, interval=0.1), \
             "the page's WebSocket did not open: %r" % log()
         assert "mongoose_py" in page.js("document.title")

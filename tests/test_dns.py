@@ -17,7 +17,7 @@ import pytest
 
 from conftest import pump
 from mongoose_py import (
-    MG_EV_CLOSE, MG_EV_CONNECT, MG_EV_ERROR, MG_EV_HTTP_MSG, MG_EV_OPEN, MG_EV_POLL, MG_EV_RESOLVE,
+    MG_EV_CLOSE, MG_EV_CONNECT, MG_EV_HTTP_MSG, MG_EV_OPEN, MG_EV_POLL, MG_EV_RESOLVE,
     Connection, Manager, _ffi,
 )
 

@@ -7,8 +7,6 @@ import socket
 import threading
 import time
 
-import pytest
-
 from conftest import wait_for
 from mongoose_py import MG_EV_ACCEPT, MG_EV_HTTP_MSG, MG_EV_READ, Connection
 from mongoose_py._stream import (pause_reading, resume_reading, set_read_high_water, stream, stream_response,

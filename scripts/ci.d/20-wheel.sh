@@ -57,6 +57,7 @@ tracked = subprocess.run(["git", "-C", src, "ls-files", "mongoose_py", "build_ff
                          check=True, stdout=subprocess.PIPE).stdout.decode().split()
 shims = [n for n in tracked if os.path.basename(n).startswith(("_shim", "_cdef"))]
 assert shims and any(n.endswith("_shim.c") for n in shims), shims
+tracked = [n for n in tracked if not os.path.basename(n).startswith(".")]  # .gitignore
 missing = sorted(set(tracked) - names)
 assert not missing, "missing from the sdist: %s" % missing
 with zipfile.ZipFile(wheel) as whl:
