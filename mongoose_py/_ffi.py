@@ -6,9 +6,13 @@ that a missing build gives one clear error.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Tuple
+
+if TYPE_CHECKING:
+    from ._mongoose_cffi import CData  # the stub's name for cffi cdata (no runtime class)
 
 try:
-    from ._mongoose_cffi import ffi, lib
+    from ._mongoose_cffi import ffi as ffi, lib as lib  # re-exported (mypy --strict)
 except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(
         "mongoose_py's compiled module _mongoose_cffi is missing (%s). "
@@ -65,7 +69,7 @@ class _Reentrant:
 reentrant = _Reentrant()
 
 
-def to_bytes(data) -> bytes:
+def to_bytes(data: Any) -> bytes:
     """str → UTF-8, bytes-like → bytes (the convention of the binding we replace)."""
     if isinstance(data, bytes):
         return data
@@ -74,7 +78,7 @@ def to_bytes(data) -> bytes:
     return bytes(data)
 
 
-def cstr(data) -> bytes:
+def cstr(data: Any) -> bytes:
     """A NUL-terminated C string argument; refuses embedded NULs instead of truncating."""
     b = to_bytes(data)
     if b"\0" in b:
@@ -82,13 +86,13 @@ def cstr(data) -> bytes:
     return b
 
 
-def mg_str_bytes(s) -> bytes:
+def mg_str_bytes(s: CData) -> bytes:
     """Copy a ``struct mg_str`` (pointer + length) into bytes."""
     n = s.len
     return unpack(s.buf, n) if n else b""
 
 
-def mg_str_text(s) -> str:
+def mg_str_text(s: CData) -> str:
     n = s.len
     return unpack(s.buf, n).decode("utf-8", "surrogateescape") if n else ""
 
@@ -99,7 +103,7 @@ def check_header_text(kind: str, text: str) -> None:
         raise ValueError("Header %s contains illegal character (CR, LF, or NUL): %r" % (kind, text))
 
 
-def header_block(headers) -> str:
+def header_block(headers: Optional[Mapping[Any, Any]]) -> str:
     """``{"A": "b"}`` → ``"A: b\\r\\n"`` with every name and value checked."""
     if not headers:
         return ""
@@ -116,7 +120,7 @@ def header_block(headers) -> str:
     return "".join(parts)
 
 
-def mg_str_of(b: bytes):
+def mg_str_of(b: bytes) -> Tuple[CData, Any]:
     """A ``struct mg_str`` value over ``b``; returns ``(value, keepalive)``:
     keep the second item referenced for as long as C may read the first."""
     keep = ffi.from_buffer(b)

@@ -9,9 +9,12 @@ snapshot (same class, pointing at Python-owned memory) usable from any thread.
 from __future__ import annotations
 
 import base64
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ._ffi import NULL, ffi, lib, mg_str_bytes, mg_str_of, mg_str_text, unpack
+
+if TYPE_CHECKING:
+    from ._mongoose_cffi import CData
 
 _STALE = (
     "%s used after its callback returned: Mongoose has reused that memory. "
@@ -23,11 +26,11 @@ _SIZE_MAX = ffi.cast("size_t", -1)
 class _View:
     __slots__ = ("_p", "_keep")
 
-    def __init__(self, ptr=None, keep=None):
+    def __init__(self, ptr: Optional[CData] = None, keep: Any = None) -> None:
         self._p = ptr
         self._keep = keep  # owned buffers of a copy(); None for a live view
 
-    def _ptr(self):
+    def _ptr(self) -> CData:
         p = self._p
         if p is None:
             raise RuntimeError(_STALE % type(self).__name__)
@@ -42,22 +45,22 @@ class _View:
 
 
 def _text(field: str, doc: str = "") -> property:
-    def get(self) -> str:
+    def get(self: _View) -> str:
         return mg_str_text(getattr(self._ptr(), field))
     get.__doc__ = doc
     return property(get)
 
 
 def _bytes(field: str, doc: str = "") -> property:
-    def get(self) -> bytes:
+    def get(self: _View) -> bytes:
         return mg_str_bytes(getattr(self._ptr(), field))
     get.__doc__ = doc
     return property(get)
 
 
 def _int(field: str, doc: str = "") -> property:
-    def get(self) -> int:
-        return getattr(self._ptr(), field)
+    def get(self: _View) -> int:
+        return int(getattr(self._ptr(), field))
     get.__doc__ = doc
     return property(get)
 
@@ -212,14 +215,16 @@ class WsMessage(_View):
         p = self._p
         if p is None:
             raise RuntimeError(_STALE % "WsMessage")
-        return p.flags
+        flags: int = p.flags
+        return flags
 
     @property
     def opcode(self) -> int:
         p = self._p
         if p is None:
             raise RuntimeError(_STALE % "WsMessage")
-        return p.flags & 0x0F
+        opcode: int = p.flags & 0x0F
+        return opcode
 
     @property
     def close_code(self) -> Optional[int]:

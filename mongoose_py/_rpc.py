@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ._util import match
 
@@ -51,7 +51,7 @@ _COPY = "RpcReq.copy() is a snapshot of the request: it cannot send a response"
 _MISSING = object()
 
 
-def _dumps(value) -> str:
+def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -65,13 +65,13 @@ class RpcReq:
 
     __slots__ = ("_frame", "_obj", "_out", "_live", "_snapshot")
 
-    def __init__(self, frame: str = "", obj: Optional[dict] = None, *, _live: bool = False,
+    def __init__(self, frame: str = "", obj: Optional[Dict[str, Any]] = None, *, _live: bool = False,
                  _snapshot: bool = False) -> None:
         # Made by Rpc.process (live) or copy() (snapshot); one made by hand is
         # like a view after its callback: unusable.
         self._frame = frame
         self._obj = obj if obj is not None else {}
-        self._out = None       # the response JSON once ok()/err() ran
+        self._out: Optional[str] = None  # the response JSON once ok()/err() ran
         self._live = _live
         self._snapshot = _snapshot
 
@@ -150,13 +150,13 @@ class RpcReq:
         return "<RpcReq %s %s>" % (state, self._frame[:60])
 
 
-def _response(obj: dict, body: str) -> str:
+def _response(obj: Dict[str, Any], body: str) -> str:
     if "id" not in obj:
         return ""  # a notification: no response (JSON-RPC 2.0 §4.1)
     return '{"id":%s,%s}' % (_dumps(obj["id"]), body)
 
 
-def _error(obj: Optional[dict], code: int, message_json: str) -> str:
+def _error(obj: Optional[Dict[str, Any]], code: int, message_json: str) -> str:
     body = '"error":{"code":%d,"message":%s}' % (code, message_json)
     if obj is None:  # unparsable frame: no id to echo
         return "{%s}" % body
@@ -175,7 +175,7 @@ class Rpc:
     __slots__ = ("_handlers",)
 
     def __init__(self) -> None:
-        self._handlers = []  # newest first, like mg_rpc_add's list
+        self._handlers: List[Tuple[str, RpcHandler]] = []  # newest first, like mg_rpc_add's list
 
     def add(self, method: str, handler: RpcHandler) -> None:
         """Register ``handler(req)`` for the Mongoose glob ``method``; the

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Callable, Optional, Type, Union
+from typing import Any, Callable, Optional, Type, Union
 
 from ._connection import Connection
 from ._manager import Manager
@@ -12,7 +12,7 @@ from ._manager import Manager
 PARENT_CHECK_MS = 250  # how soon a worker notices that its parent is gone
 
 
-def _run_one(target, url: str, poll_ms: int, shutdown_timeout: Optional[float], reuse_port: bool,
+def _run_one(target: Union[Type[Connection], Callable[..., Any]], url: str, poll_ms: int, shutdown_timeout: Optional[float], reuse_port: bool,
              ready: Optional[Callable[[Connection], None]], parent: Optional[int] = None) -> None:
     with Manager() as mgr:
         if isinstance(target, type) and issubclass(target, Connection):
@@ -32,7 +32,7 @@ def _run_one(target, url: str, poll_ms: int, shutdown_timeout: Optional[float], 
         mgr.run(poll_ms, shutdown_timeout=shutdown_timeout)
 
 
-def serve(target: Union[Type[Connection], Callable], url: str = "http://127.0.0.1:8000", *, workers: int = 1,
+def serve(target: Union[Type[Connection], Callable[..., Any]], url: str = "http://127.0.0.1:8000", *, workers: int = 1,
           poll_ms: int = 100, shutdown_timeout: Optional[float] = 5.0,
           ready: Optional[Callable[[Connection], None]] = None) -> None:
     """Serve ``target`` (a :class:`Connection` subclass or a handler function) on ``url``.
@@ -67,7 +67,7 @@ def serve(target: Union[Type[Connection], Callable], url: str = "http://127.0.0.
                 os._exit(code)
         children.append(pid)
 
-    def forward(signum, frame):
+    def forward(signum: int, frame: Any) -> None:
         for pid in children:
             try:
                 os.kill(pid, signal.SIGTERM)

@@ -32,12 +32,13 @@ listener the setting is inherited by accepted connections.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Union
 
 from ._bridge import E_WRITE
 from ._ffi import lib, to_bytes
 
 DEFAULT_HIGH_WATER = 256 * 1024
+Conn = Any  # a Connection (typed loosely until _connection.py is strict)
 
 
 class Stream:
@@ -46,7 +47,8 @@ class Stream:
 
     __slots__ = ("conn", "it", "high_water", "mode", "close", "on_done", "sent", "done")
 
-    def __init__(self, conn, iterable, high_water: int, mode: str, close: bool, on_done) -> None:
+    def __init__(self, conn: Conn, iterable: Iterable[Any], high_water: int, mode: str, close: bool,
+                 on_done: Optional[Callable[[bool], Any]]) -> None:
         self.conn = conn
         self.it = iter(iterable)
         self.high_water = int(high_water)
@@ -91,16 +93,18 @@ class Stream:
     def _writer(self) -> Callable[[Any], None]:
         conn = self.conn
         if self.mode == "chunked":
-            return conn.http_chunk
+            http_chunk: Callable[[Any], None] = conn.http_chunk
+            return http_chunk
         if self.mode == "sse":
-            def sse(item):
+            def sse(item: Any) -> None:
                 if isinstance(item, tuple):
                     event, data = item
                 else:
                     event, data = "", item
                 conn.http_sse(event, data)
             return sse
-        return conn.send
+        send: Callable[[Any], None] = conn.send
+        return send
 
     def _end(self) -> None:
         conn = self.conn
@@ -153,7 +157,7 @@ def _untap(s: Stream) -> None:
 
 # ---- public helpers ----
 
-def stream(conn, iterable: Iterable[Union[bytes, str]], *, high_water: int = DEFAULT_HIGH_WATER,
+def stream(conn: Conn, iterable: Iterable[Union[bytes, str]], *, high_water: int = DEFAULT_HIGH_WATER,
            chunked: bool = False, close: bool = False,
            on_done: Optional[Callable[[bool], Any]] = None) -> Stream:
     """Send ``iterable``'s chunks on ``conn`` with at most ``high_water`` bytes
@@ -170,7 +174,8 @@ def stream(conn, iterable: Iterable[Union[bytes, str]], *, high_water: int = DEF
     return _start(conn, iterable, high_water, "chunked" if chunked else "raw", close, on_done)
 
 
-def stream_response(conn, iterable: Iterable[Union[bytes, str]], status: int = 200, headers=None, *,
+def stream_response(conn: Conn, iterable: Iterable[Union[bytes, str]], status: int = 200,
+                    headers: Optional[Dict[str, str]] = None, *,
                     high_water: int = DEFAULT_HIGH_WATER,
                     on_done: Optional[Callable[[bool], Any]] = None) -> Stream:
     """Answer the current HTTP request with a chunked response streamed from ``iterable``."""
@@ -180,7 +185,7 @@ def stream_response(conn, iterable: Iterable[Union[bytes, str]], status: int = 2
     return _start(conn, iterable, high_water, "chunked", False, on_done)
 
 
-def stream_sse(conn, events: Iterable[Any], headers=None, *, high_water: int = DEFAULT_HIGH_WATER,
+def stream_sse(conn: Conn, events: Iterable[Any], headers: Optional[Dict[str, str]] = None, *, high_water: int = DEFAULT_HIGH_WATER,
                on_done: Optional[Callable[[bool], Any]] = None) -> Stream:
     """Answer the current HTTP request with Server-Sent Events: each item is
     ``data`` (str) or ``(event_type, data)``. The response ends when the iterable does."""
@@ -191,12 +196,13 @@ def stream_sse(conn, events: Iterable[Any], headers=None, *, high_water: int = D
     return _start(conn, events, high_water, "sse", False, on_done)
 
 
-def _start(conn, iterable, high_water, mode, close, on_done) -> Stream:
+def _start(conn: Conn, iterable: Iterable[Any], high_water: int, mode: str, close: bool,
+           on_done: Optional[Callable[[bool], Any]]) -> Stream:
     if high_water <= 0:
         raise ValueError("high_water must be positive")
     s = Stream(conn, iterable, high_water, mode, close, on_done)
 
-    def begin():
+    def begin() -> Stream:
         if conn._c is None:
             raise RuntimeError("Connection has been closed")
         _tap(s)
@@ -206,16 +212,17 @@ def _start(conn, iterable, high_water, mode, close, on_done) -> Stream:
     mgr = conn._mgr
     if mgr is None:
         raise RuntimeError("Connection has been closed")
-    return mgr._call(begin)
+    started: Stream = mgr._call(begin)
+    return started
 
 
-def set_read_high_water(conn, nbytes: int) -> None:
+def set_read_high_water(conn: Conn, nbytes: int) -> None:
     """Stop reading from the socket once ``nbytes`` unread bytes are buffered
     (0 = never). Paused connections cost no CPU; see :func:`resume_reading`."""
     if nbytes < 0:
         raise ValueError("nbytes must be >= 0")
 
-    def setit():
+    def setit() -> None:
         st = conn._st
         if st is None:
             raise RuntimeError("Connection has been closed")
@@ -227,14 +234,18 @@ def set_read_high_water(conn, nbytes: int) -> None:
     conn._mgr._call(setit)
 
 
-def pause_reading(conn) -> None:
+def pause_reading(conn: Conn) -> None:
     """Stop reading from the socket now (until :func:`resume_reading`)."""
-    conn._mgr._call(lambda: conn._c is not None and lib.mgpy_set_flag(conn._c, lib.MGPY_F_FULL, 1))
+    def pause() -> None:
+        if conn._c is not None:
+            lib.mgpy_set_flag(conn._c, lib.MGPY_F_FULL, 1)
+
+    conn._mgr._call(pause)
 
 
-def resume_reading(conn) -> None:
+def resume_reading(conn: Conn) -> None:
     """Read again (after consuming the buffered input)."""
-    def go():
+    def go() -> None:
         c = conn._c
         if c is not None:
             lib.mgpy_resume(c)

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import functools
 import threading
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, cast
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 get_ident = threading.get_ident
 
@@ -27,12 +30,13 @@ get_ident = threading.get_ident
 class _Call:
     __slots__ = ("fn", "args", "kwargs", "done", "result", "error")
 
-    def __init__(self, fn, args, kwargs):
+    def __init__(self, fn: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.done = threading.Event()
-        self.result = self.error = None
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
 
-    def __call__(self):
+    def __call__(self) -> None:
         try:
             self.result = self.fn(*self.args, **self.kwargs)
         except BaseException as exc:  # handed to the waiting caller
@@ -41,7 +45,7 @@ class _Call:
             self.done.set()
 
 
-def call_on_loop(mgr, fn, args, kwargs):
+def call_on_loop(mgr: Any, fn: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
     """Run ``fn(*args, **kwargs)`` with exclusive access to ``mgr``'s C memory."""
     me = get_ident()
     if mgr._owner == me:
@@ -75,30 +79,30 @@ def call_on_loop(mgr, fn, args, kwargs):
     return call.result
 
 
-def on_loop(fn):
+def on_loop(fn: F) -> F:
     """Decorator for Connection methods: see the module docstring."""
 
     @functools.wraps(fn)
-    def method(self, *args, **kwargs):
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         mgr = self._mgr
         if mgr is None or mgr._owner == get_ident():
             return fn(self, *args, **kwargs)
         return call_on_loop(mgr, fn, (self,) + args, kwargs)
 
-    return method
+    return cast(F, method)
 
 
-def on_loop_property(fn):
+def on_loop_property(fn: Callable[[Any], Any]) -> property:
     return property(on_loop(fn))
 
 
-def manager_on_loop(fn):
+def manager_on_loop(fn: F) -> F:
     """Like :func:`on_loop`, for Manager methods (``self`` is the Manager)."""
 
     @functools.wraps(fn)
-    def method(self, *args, **kwargs):
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if self._owner == get_ident():
             return fn(self, *args, **kwargs)
         return call_on_loop(self, fn, (self,) + args, kwargs)
 
-    return method
+    return cast(F, method)

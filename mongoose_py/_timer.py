@@ -9,7 +9,7 @@ one is unlinked and freed on the loop thread between iterations, never inside
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Optional
 
 from ._ffi import ffi, lib
 
@@ -20,12 +20,12 @@ class Timer:
 
     __slots__ = ("_mgr", "_callback", "_t", "_handle", "_repeat", "_cancelled")
 
-    def __init__(self, mgr, callback: Callable[[], object], repeat: bool) -> None:
+    def __init__(self, mgr: Any, callback: Callable[[], object], repeat: bool) -> None:
         self._mgr = mgr
         self._callback = callback
         self._repeat = repeat
         self._cancelled = False
-        self._t = None
+        self._t: Optional[Any] = None  # the C timer while it is armed
         self._handle = ffi.new_handle(self)
 
     @property

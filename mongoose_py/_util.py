@@ -4,17 +4,20 @@ from __future__ import annotations
 import json as _json_mod
 import math
 import re
-from typing import List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ._bridge import EV_NAMES
 from ._ffi import NULL, cstr, ffi, lib, mg_str_of, mg_str_text, to_bytes
 
 
-def _json(data):
+Data = Union[str, bytes, bytearray, memoryview]  # str is UTF-8 encoded
+
+
+def _json(data: Data) -> Tuple[Any, Any]:
     return mg_str_of(to_bytes(data))
 
 
-def json_get(data, path: str) -> Optional[str]:
+def json_get(data: Data, path: str) -> Optional[str]:
     """Raw JSON text of the value at ``path`` (``'"Alice"'``, ``'30'``), or None."""
     s, keep = _json(data)
     tok = lib.mg_json_get_tok(s, cstr(path))
@@ -23,7 +26,7 @@ def json_get(data, path: str) -> Optional[str]:
     return mg_str_text(tok)
 
 
-def json_get_num(data, path: str, default=None):
+def json_get_num(data: Data, path: str, default: Optional[float] = None) -> Optional[float]:
     """The number at ``path`` as a float, or ``default``. Mongoose finds the
     token; Python converts it (Mongoose's own strtod is inexact for subnormals)."""
     s, keep = _json(data)
@@ -34,16 +37,16 @@ def json_get_num(data, path: str, default=None):
     try:
         return float(ffi.unpack(tok.buf, tok.len))
     except (ValueError, OverflowError):
-        return v[0]
+        return float(v[0])
 
 
-def json_get_bool(data, path: str, default=None):
+def json_get_bool(data: Data, path: str, default: Optional[bool] = None) -> Optional[bool]:
     s, keep = _json(data)
     v = ffi.new("bool *")
     return bool(v[0]) if lib.mg_json_get_bool(s, cstr(path), v) else default
 
 
-def json_get_long(data, path: str, default: int = 0) -> int:
+def json_get_long(data: Data, path: str, default: int = 0) -> int:
     """Integer at ``path`` (a number truncated toward zero: 3.14 → 3), or ``default``."""
     s, keep = _json(data)
     v = ffi.new("double *")
@@ -52,7 +55,7 @@ def json_get_long(data, path: str, default: int = 0) -> int:
     return int(v[0])  # exact where mg_json_get_long's C cast would overflow
 
 
-def json_get_str(data, path: str) -> Optional[str]:
+def json_get_str(data: Data, path: str) -> Optional[str]:
     """The string at ``path``, unescaped, or None (also for non-strings).
 
     Unescaped by Python's ``json``: Mongoose's own unescaper only knows
@@ -87,7 +90,7 @@ def url_port(url: str) -> int:
     return int(lib.mg_url_port(cstr(url)))
 
 
-def _url_part(fn, url):
+def _url_part(fn: Callable[[Any], Any], url: str) -> str:
     b = cstr(url)
     keep = ffi.new("char[]", b)
     return mg_str_text(fn(keep))
@@ -114,7 +117,7 @@ def url_is_ssl(url: str) -> bool:
     return bool(lib.mg_url_is_ssl(cstr(url)))
 
 
-def _match_caps(s: bytes, p: bytes):
+def _match_caps(s: bytes, p: bytes) -> Optional[Dict[int, List[Optional[int]]]]:
     """The captures ``mg_match`` computes, as ``[(start, length), ...]``, one per
     wildcard (``None`` when it did not match).
 
@@ -184,7 +187,7 @@ def match(s: str, pattern: str) -> Tuple[bool, List[str]]:
         cap = caps.get(idx)
         if cap is None or cap[0] is None:
             break  # as the binding we replace: captures up to the first unset one
-        start, n = cap[0], max(cap[1], 0)
+        start, n = cap[0], max(cap[1] or 0, 0)  # cap[1] is an int (Optional only by type)
         out.append(sb[start:start + n].decode("utf-8", "surrogateescape"))
     return True, out
 
@@ -207,35 +210,35 @@ def log_get() -> int:
     return int(lib.mg_log_level)
 
 
-def md5(data) -> bytes:
+def md5(data: Data) -> bytes:
     b = to_bytes(data)
     out = ffi.new("unsigned char[16]")
     lib.mgpy_md5(b, len(b), out)
     return ffi.buffer(out, 16)[:]
 
 
-def sha1(data) -> bytes:
+def sha1(data: Data) -> bytes:
     b = to_bytes(data)
     out = ffi.new("unsigned char[20]")
     lib.mgpy_sha1(b, len(b), out)
     return ffi.buffer(out, 20)[:]
 
 
-def sha256(data) -> bytes:
+def sha256(data: Data) -> bytes:
     b = to_bytes(data)
     out = ffi.new("uint8_t[32]")
     lib.mg_sha256(out, ffi.from_buffer("uint8_t[]", b), len(b))
     return ffi.buffer(out, 32)[:]
 
 
-def hmac_sha256(key, data) -> bytes:
+def hmac_sha256(key: Data, data: Data) -> bytes:
     k, d = to_bytes(key), to_bytes(data)
     out = ffi.new("uint8_t[32]")
     lib.mg_hmac_sha256(out, ffi.from_buffer("uint8_t[]", k), len(k), ffi.from_buffer("uint8_t[]", d), len(d))
     return ffi.buffer(out, 32)[:]
 
 
-def base64_encode(data) -> str:
+def base64_encode(data: Data) -> str:
     b = to_bytes(data)
     size = 4 * ((len(b) + 2) // 3) + 1
     buf = ffi.new("char[]", size)
@@ -246,7 +249,7 @@ def base64_encode(data) -> str:
 _B64 = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
-def base64_decode(data) -> bytes:
+def base64_decode(data: Data) -> bytes:
     """Standard base64 with padding; invalid input gives ``b""``.
 
     Invalid: a length that is not a multiple of 4, a character outside the
@@ -283,6 +286,6 @@ def random_str(length: int) -> str:
     return ffi.string(buf).decode("ascii")
 
 
-def crc32(data, initial: int = 0) -> int:
+def crc32(data: Data, initial: int = 0) -> int:
     b = to_bytes(data)
     return int(lib.mg_crc32(initial & 0xFFFFFFFF, b, len(b)))
