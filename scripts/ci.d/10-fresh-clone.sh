@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A new user's first build: `git clone` the checkout into a temp dir and
+# A new user's first build: `git clone` the checkout (its committed state) into a temp dir and
 # `pip install .` it, with PyPy FIRST and alone (its own clone: nothing a
 # CPython build left behind), then with CPython 3.9 (pyenv, in another clone).
 # Each clone: the smoke tests, and `import mongoose_py` from inside the clone
