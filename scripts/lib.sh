@@ -28,9 +28,9 @@ make_venv() {  # make_venv INTERPRETER DIR
   [ -x "$2/bin/python" ] || "$1" -m venv "$2"
 }
 
-pipq() {  # pipq VENV ARGS...: pip without this machine's index-config noise
+pipq() {  # pipq VENV ARGS...: pip without this machine's index-config noise, bounded (PIPQ_TIMEOUT s)
   local venv=$1
   shift
-  "$venv/bin/python" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  timeout "${PIPQ_TIMEOUT:-900}" "$venv/bin/python" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }
   return "${PIPESTATUS[0]}"
 }
