@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 try:
     from ._mongoose_cffi import ffi as ffi, lib as lib  # re-exported (mypy --strict)
 except ImportError as exc:  # pragma: no cover - only without a build
+    if exc.name == "_cffi_backend":  # built, but this environment lacks cffi
+        raise ImportError(
+            "mongoose_py needs cffi at run time, and it is not installed in this environment "
+            "(%s): `pip install cffi`." % exc) from exc
     raise ImportError(
         "mongoose_py's compiled module _mongoose_cffi is missing (%s). "
         "Install the package with `pip install .` (or run `python build_ffi.py` "

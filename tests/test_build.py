@@ -48,3 +48,29 @@ def test_mongoose_src_with_other_files_is_refused_with_a_clear_message(tmp_path,
     assert "MONGOOSE_SRC_UNPINNED=1" in msg
     monkeypatch.setenv("MONGOOSE_SRC_UNPINNED", "1")
     assert fetch.ensure_sources() == str(tmp_path)
+
+
+def test_missing_cffi_is_named_not_reported_as_a_missing_build(tmp_path):
+    """A venv without cffi (the checkout's compiled module is there): the error
+    says to install cffi, not to rebuild. CPython only (PyPy has cffi built in)."""
+    import platform
+    import subprocess
+    import sys
+    if platform.python_implementation() == "PyPy":
+        import _cffi_backend  # noqa: F401  (built in: the situation cannot arise)
+        return
+    import mongoose_py
+    # A copy of the package as imported (installed or in-place build), alone in a folder: the
+    # folder it came from may also hold cffi.
+    package_parent = tmp_path / "pkg"
+    shutil.copytree(os.path.dirname(os.path.abspath(mongoose_py.__file__)), str(package_parent / "mongoose_py"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", "import mongoose_py"], cwd=str(tmp_path),
+                          env={"PYTHONPATH": str(package_parent), "PATH": os.environ.get("PATH", "")},
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode != 0
+    assert "needs cffi at run time" in err and "pip install cffi" in err, err
+    assert "is missing" not in err.splitlines()[-1], err
