@@ -2,12 +2,10 @@
 raising handlers, and 10,000 connections that leave nothing behind."""
 import base64
 import gc
-import http.client
 import logging
 import os
 import socket
 import struct
-import threading
 import weakref
 
 import pytest
@@ -16,32 +14,7 @@ from conftest import pump
 from mongoose_py import (
     MG_EV_CLOSE, MG_EV_HTTP_MSG, MG_EV_READ, Connection, HttpMessage, Manager,
 )
-
-
-def http_get(port, path="/", timeout=10, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path, headers=headers or {})
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
-
-
-def in_thread(fn, *args):
-    """Run ``fn`` on a worker thread; returns a holder with .result/.error."""
-    out = {}
-
-    def run():
-        try:
-            out["result"] = fn(*args)
-        except BaseException as exc:  # reported by the test
-            out["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    out["thread"] = t
-    return out
+from netutil import http_get, in_thread, raw_exchange
 
 
 def finish(mgr, job, timeout=15):
@@ -49,25 +22,6 @@ def finish(mgr, job, timeout=15):
     if "error" in job:
         raise job["error"]
     return job["result"]
-
-
-def raw_exchange(port, data, timeout=10):
-    """Send ``data`` and read until the server closes (or timeout)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
-    finally:
-        s.close()
 
 
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
