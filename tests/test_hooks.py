@@ -351,13 +351,18 @@ def test_handler_function_gets_every_event_including_poll():
     assert calls >= iterations + n * 6, (calls, iterations)
 
 
-def test_events_argument_narrows_a_handler():
-    seen = []
-
+def recording_ok_handler(seen):
+    """A handler that records every event it gets in ``seen`` and answers each request 200 "ok"."""
     def handler(conn, ev, data):
         seen.append(ev)
         if ev == MG_EV_HTTP_MSG:
             conn.reply(200, b"ok")
+    return handler
+
+
+def test_events_argument_narrows_a_handler():
+    seen = []
+    handler = recording_ok_handler(seen)
 
     n = 20
     with Manager() as mgr:
@@ -370,11 +375,7 @@ def test_events_argument_narrows_a_handler():
 
 def test_manager_events_argument_narrows_the_default_handler():
     seen = []
-
-    def handler(conn, ev, data):
-        seen.append(ev)
-        if ev == MG_EV_HTTP_MSG:
-            conn.reply(200, b"ok")
+    handler = recording_ok_handler(seen)
 
     with Manager(handler, events={MG_EV_HTTP_MSG, MG_EV_CLOSE}) as mgr:
         cli = RawClient(listen_port(mgr.listen("http://127.0.0.1:0")))

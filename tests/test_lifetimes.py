@@ -24,6 +24,11 @@ def finish(mgr, job, timeout=15):
     return job["result"]
 
 
+def get(mgr, port, path):
+    """GET ``path`` from a client thread while this thread polls ``mgr``: ``(status, body)``."""
+    return finish(mgr, in_thread(http_get, port, path))
+
+
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
@@ -66,7 +71,7 @@ def test_server_close_inside_own_handler(where):
             assert out == b""
         assert pump(mgr, lambda: len(closes) == 1)
         # The loop goes on: a fresh request is served.
-        assert finish(mgr, in_thread(http_get, port, "/ok")) == (200, b"ok")
+        assert get(mgr, port, "/ok") == (200, b"ok")
 
 
 def test_close_in_close_handler_runs_once_and_after_is_no_op():
@@ -242,7 +247,7 @@ def test_stored_view_raises_and_copy_survives_in_any_thread():
 
         assert finish(mgr, in_thread(send)).startswith(b"HTTP/1.1 200")
         # Let Mongoose reuse the receive buffer with more traffic first.
-        assert finish(mgr, in_thread(http_get, port, "/" + "z" * 300)) == (200, b"ok")
+        assert get(mgr, port, "/" + "z" * 300) == (200, b"ok")
 
     msg = stored[0]
     assert isinstance(msg, HttpMessage)
@@ -295,20 +300,25 @@ def test_stored_ws_view_raises_and_copy_survives():
 
 # ---- raising handlers ------------------------------------------------------------
 
-def test_raising_handler_gives_500_and_the_loop_goes_on(caplog):
+def boom_handler(body):
+    """A handler that raises ValueError("boom") for /boom and answers 200 ``body`` otherwise."""
     def handler(conn, ev, data):
         if ev == MG_EV_HTTP_MSG:
             if data.uri == "/boom":
                 raise ValueError("boom")
-            conn.reply(200, b"fine")
+            conn.reply(200, body)
+    return handler
 
+
+def test_raising_handler_gives_500_and_the_loop_goes_on(caplog):
+    handler = boom_handler(b"fine")
     with caplog.at_level(logging.ERROR, logger="mongoose_py"):
         with Manager(handler) as mgr:
             port = mgr.listen("http://127.0.0.1:0").local_addr[1]
             for _ in range(3):
-                status, _ = finish(mgr, in_thread(http_get, port, "/boom"))
+                status, _ = get(mgr, port, "/boom")
                 assert status == 500
-                assert finish(mgr, in_thread(http_get, port, "/ok")) == (200, b"fine")
+                assert get(mgr, port, "/ok") == (200, b"fine")
     assert any("boom" in (r.exc_text or "") or (r.exc_info and "boom" in str(r.exc_info[1]))
                for r in caplog.records)
 
@@ -323,8 +333,8 @@ def test_raising_hook_gives_500_too():
     errors = []
     with Manager(error_handler=errors.append) as mgr:
         port = mgr.listen("http://127.0.0.1:0", connection_class=Bad).local_addr[1]
-        assert finish(mgr, in_thread(http_get, port, "/boom"))[0] == 500
-        assert finish(mgr, in_thread(http_get, port, "/fine")) == (200, b"ok")
+        assert get(mgr, port, "/boom")[0] == 500
+        assert get(mgr, port, "/fine") == (200, b"ok")
     assert len(errors) == 1 and isinstance(errors[0], KeyError)
 
 
@@ -337,8 +347,8 @@ def test_error_handler_receives_the_exception():
 
     with Manager(handler, error_handler=errors.append) as mgr:
         port = mgr.listen("http://127.0.0.1:0").local_addr[1]
-        assert finish(mgr, in_thread(http_get, port, "/a"))[0] == 500
-        assert finish(mgr, in_thread(http_get, port, "/b"))[0] == 500
+        assert get(mgr, port, "/a")[0] == 500
+        assert get(mgr, port, "/b")[0] == 500
     assert [str(e) for e in errors] == ["from handler /a", "from handler /b"]
     assert all(isinstance(e, RuntimeError) for e in errors)
 
@@ -347,17 +357,12 @@ def test_error_handler_that_raises_is_logged_and_loop_goes_on(caplog):
     def bad_error_handler(exc):
         raise ValueError("error handler broke")
 
-    def handler(conn, ev, data):
-        if ev == MG_EV_HTTP_MSG:
-            if data.uri == "/boom":
-                raise ValueError("boom")
-            conn.reply(200, b"ok")
-
+    handler = boom_handler(b"ok")
     with caplog.at_level(logging.ERROR, logger="mongoose_py"):
         with Manager(handler, error_handler=bad_error_handler) as mgr:
             port = mgr.listen("http://127.0.0.1:0").local_addr[1]
-            assert finish(mgr, in_thread(http_get, port, "/boom"))[0] == 500
-            assert finish(mgr, in_thread(http_get, port, "/ok")) == (200, b"ok")
+            assert get(mgr, port, "/boom")[0] == 500
+            assert get(mgr, port, "/ok") == (200, b"ok")
     assert caplog.records
 
 
@@ -377,7 +382,7 @@ def test_keyboard_interrupt_in_handler_propagates_out_of_poll():
             pump(mgr, lambda: False, 10)
         assert errors == []  # not an "error": it is the user's interrupt
         # The manager is still usable after the interrupt.
-        assert finish(mgr, in_thread(http_get, port, "/ok")) == (200, b"ok")
+        assert get(mgr, port, "/ok") == (200, b"ok")
         s.close()
 
 
