@@ -16,6 +16,7 @@ from mongoose_py import (
     MG_EV_ACCEPT, MG_EV_CLOSE, MG_EV_HTTP_HDRS, MG_EV_HTTP_MSG, MG_EV_OPEN, MG_EV_POLL,
     MG_EV_READ, MG_EV_WRITE, Connection, HttpMessage, Manager, WsMessage, _ffi,
 )
+from netutil import free_port
 
 LIB = _ffi.lib
 
@@ -193,11 +194,7 @@ def test_client_hooks_resolve_connect_read_write_http_msg_close():
 
 
 def test_on_error_gets_the_message():
-    # A port nobody listens on: bind then close to get a free one.
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()  # nobody listens there
 
     class Client(Connection):
         errors = []

@@ -11,7 +11,6 @@ import hashlib
 import http.server
 import json
 import random
-import socket
 import threading
 
 import pytest
@@ -20,6 +19,7 @@ from conftest import pump
 from mongoose_py import (
     MG_EV_CLOSE, MG_EV_CONNECT, MG_EV_ERROR, MG_EV_HTTP_MSG, Connection, Manager,
 )
+from netutil import free_port
 
 MIB = 1024 * 1024
 TIMEOUT = 15
@@ -296,10 +296,7 @@ def test_http_connect_explicit_and_message_copy(manager, our_port):
 
 
 def test_connect_refused_reports_error(manager):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
+    port = free_port()  # nothing listens there
     fetch = Fetch(request_bytes("GET", "/", port))
     run_client(manager, "http://127.0.0.1:%d" % port, fetch)
     assert fetch.errors and isinstance(fetch.errors[0], str)
