@@ -55,12 +55,16 @@ class Response:
         self.status = 0
 
     def start(self, req: Request, status: int, headers: Iterable[Tuple[str, str]],
-              known_length: Optional[int]) -> None:
+              known_length: Optional[int], phrase: Optional[str] = None) -> None:
         """Send the head. ``known_length``: the whole body's size when the app
-        gave it in one piece, else ``None``."""
+        gave it in one piece, else ``None``; ``phrase``: the app's reason phrase."""
         status = int(status)
         self.status = status
-        lines: List[str] = ["HTTP/1.1 %d %s\r\n" % (status, reason(status))]
+        if phrase is None:
+            phrase = reason(status)
+        elif any(ch in phrase for ch in _BAD):
+            raise ValueError("status line contains CR/LF/NUL: %r" % phrase)
+        lines: List[str] = ["HTTP/1.1 %d %s\r\n" % (status, phrase)]
         declared = None
         has_connection = False
         for name, value in headers:

@@ -67,3 +67,18 @@ def curl(*args, timeout=20):
     p = subprocess.run(["curl", "-sS", "--max-time", "10"] + list(args), capture_output=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
+
+
+@contextlib.contextmanager
+def wsgi_server(app, **kwargs):
+    """Serve ``app`` with :class:`WSGIServer`, its loop on a background thread; yields the port."""
+    from conftest import LoopThread
+    from mongoose_py.wsgi import WSGIServer
+    server = WSGIServer(app, **kwargs)
+    port = server.listen("http://127.0.0.1:0").local_addr[1]
+    loop = LoopThread(server.manager).start()
+    try:
+        yield port
+    finally:
+        loop.stop()
+        server.close()
