@@ -82,3 +82,25 @@ def wsgi_server(app, **kwargs):
     finally:
         loop.stop()
         server.close()
+
+
+def read_port(proc, timeout=30.0):
+    """The port a ``python -m mongoose_py`` child prints once it listens ("...:PORT/")."""
+    import re
+    import select
+    deadline = time.monotonic() + timeout
+    seen = b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.p.stdout], [], [], 0.2)
+        if ready:
+            line = proc.p.stdout.readline()
+            if not line:
+                break
+            seen += line
+            m = re.search(rb":(\d+)/\s", line)
+            if m:
+                return int(m.group(1))
+        elif proc.p.poll() is not None:
+            break
+    raise AssertionError("no port announced; stdout: %r; stderr: %r" % (seen, proc.p.stderr.read1()
+                         if proc.p.poll() is not None else b""))
