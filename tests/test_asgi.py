@@ -106,3 +106,46 @@ def test_websocket_echo_and_close_code():
     assert binary == b"\x02\x01\x00"
     assert op == websocket.ABNF.OPCODE_CLOSE
     assert int.from_bytes(frame[:2], "big") == 4001 and frame[2:] == b"done"
+
+
+def test_pipelined_requests_and_http10_keepalive():
+    import socket
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await receive()
+        await asyncio.sleep(0.01 * (hash(scope["path"]) % 3))  # answers finish out of order
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    def client(port):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(6)))
+        buf = b""
+        while buf.count(b"HTTP/1.1 200") < 6 or not buf.endswith(b"/5"):
+            chunk = s.recv(65536)
+            assert chunk, "server closed early"
+            buf += chunk
+        # HTTP/1.0 with keep-alive: an exact length, the connection stays open
+        s.sendall(b"GET /ten HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        ten = b""
+        while not ten.endswith(b"/ten"):
+            chunk = s.recv(65536)
+            assert chunk, "server closed early"
+            ten += chunk
+        s.sendall(b"GET /again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        last = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            last += chunk
+        s.close()
+        return buf, ten, last
+
+    buf, ten, last = run_with_server(app, client)
+    assert [part.rsplit(b"\r\n\r\n", 1)[1] for part in buf.split(b"HTTP/1.1 200")[1:]] == \
+        [b"/%d" % i for i in range(6)]
+    assert b"Content-Length: 4" in ten and b"chunked" not in ten
+    assert last.endswith(b"/again") and b"Connection: close" in last
