@@ -116,8 +116,7 @@ def test_workers_and_tls(procs, appdir):
     p = run(procs, ["mongoose_py", "apps:asgi_app", "--port", str(port), "--workers", "2",
                     "--tls-cert", os.path.join(pki.dir, "server.pem"),
                     "--tls-key", os.path.join(pki.dir, "server_key.pem")], appdir)
-    read_port(p)
-    read_port(p)  # both workers listen
+    read_port(p, 2)  # both workers listen
     pids = set()
     for _ in range(40):
         code, out, err = curl("--cacert", os.path.join(pki.dir, "ca.pem"), "https://127.0.0.1:%d/t" % port)

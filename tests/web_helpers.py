@@ -84,23 +84,29 @@ def wsgi_server(app, **kwargs):
         server.close()
 
 
-def read_port(proc, timeout=30.0):
-    """The port a ``python -m mongoose_py`` child prints once it listens ("...:PORT/")."""
+def read_port(proc, nth=1, timeout=30.0):
+    """The port the ``nth`` "...:PORT/" line of a ``python -m mongoose_py`` child announces
+    (raw reads on the pipe: a buffered reader could hide a second line from select)."""
+    import os
     import re
     import select
+    fd = proc.p.stdout.fileno()
+    seen = getattr(proc, "stdout_seen", b"")
     deadline = time.monotonic() + timeout
-    seen = b""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.p.stdout], [], [], 0.2)
+    while True:
+        ports = re.findall(rb":(\d+)/\s", seen)
+        if len(ports) >= nth:
+            proc.stdout_seen = seen
+            return int(ports[nth - 1])
+        if time.monotonic() > deadline:
+            break
+        ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
-            line = proc.p.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            seen += line
-            m = re.search(rb":(\d+)/\s", line)
-            if m:
-                return int(m.group(1))
+            seen += chunk
         elif proc.p.poll() is not None:
             break
-    raise AssertionError("no port announced; stdout: %r; stderr: %r" % (seen, proc.p.stderr.read1()
-                         if proc.p.poll() is not None else b""))
+    proc.stdout_seen = seen
+    raise AssertionError("no port announced; stdout so far: %r" % seen)
