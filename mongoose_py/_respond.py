@@ -68,8 +68,6 @@ class Response:
         declared = None
         has_connection = False
         for name, value in headers:
-            if any(ch in name or ch in value for ch in _BAD):
-                raise ValueError("response header contains CR/LF/NUL: %r: %r" % (name, value))
             low = name.lower()
             if low == "content-length":
                 try:
@@ -109,7 +107,12 @@ class Response:
         if self.close_after and not has_connection:
             lines.append("Connection: close\r\n")
         lines.append("\r\n")
-        self._send("".join(lines).encode("latin-1"))
+        block = "".join(lines)
+        # one check for the whole head: every CR and LF must be a line end we wrote
+        if block.count("\n") != len(lines) or block.count("\r") != len(lines) or "\0" in block:
+            bad = [(n, v) for n, v in headers if any(ch in n or ch in v for ch in _BAD)]
+            raise ValueError("response header contains CR/LF/NUL: %r" % (bad or phrase,))
+        self._send(block.encode("latin-1"))
 
     def write(self, data: bytes) -> None:
         """One body part (may be empty)."""

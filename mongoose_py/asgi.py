@@ -27,6 +27,7 @@ from ._connection import Connection
 from ._ffi import lib
 from ._manager import Manager
 from ._native import NativeDriver
+from ._request import read_head
 from ._respond import Request
 
 access_log = logging.getLogger("mongoose_py.access")
@@ -34,6 +35,7 @@ access_log = logging.getLogger("mongoose_py.access")
 
 class _AsgiConnection(Connection):
     server: "ASGIServer" = None  # set on the per-server subclass
+    _asgi_peer = None            # (client address, is TLS): read once per connection
 
     def on_http_msg(self, msg) -> None:
         self.server._on_request(self, msg)
@@ -77,6 +79,7 @@ class ASGIServer:
         self._tasks: set = set()
         self._lifespan_queue: Optional[asyncio.Queue] = None
         self._lifespan_task = None
+        self._lifespan_state: Optional[dict] = None
         self._conn_class = type("AsgiConnection", (_AsgiConnection,), {"server": self})
         self._server = ("127.0.0.1", 0)
 
@@ -153,47 +156,51 @@ class ASGIServer:
     # ---- a request (loop thread, inside a pass) ----
 
     def _on_request(self, conn: Connection, msg) -> None:
-        headers = []
+        method_b, path_b, query, proto_b, headers = read_head(msg)
         upgrade = connection_hdr = ws_key = ws_proto = None
-        for k, v in msg.headers():
-            low = k.lower()
-            headers.append((low.encode("latin-1"), v.encode("latin-1", "replace")))
-            if low == "upgrade":
-                upgrade = v
-            elif low == "connection":
-                connection_hdr = v
-            elif low == "sec-websocket-key":
-                ws_key = v
-            elif low == "sec-websocket-protocol":
-                ws_proto = v if ws_proto is None else ws_proto + "," + v
-        is_ws = (upgrade or "").lower() == "websocket" and ws_key is not None and msg.method == "GET"
-        raw_path = msg.uri
+        for name, value in headers:
+            if name == b"upgrade":
+                upgrade = value
+            elif name == b"connection":
+                connection_hdr = value
+            elif name == b"sec-websocket-key":
+                ws_key = value
+            elif name == b"sec-websocket-protocol":
+                ws_proto = value if ws_proto is None else ws_proto + b"," + value
+        method, proto = method_b.decode("latin-1"), proto_b.decode("latin-1")
+        is_ws = ws_key is not None and upgrade is not None and upgrade.lower() == b"websocket" and method == "GET"
+        peer = conn._asgi_peer
+        if peer is None:  # per connection, not per request
+            addr = conn.remote_addr
+            peer = conn._asgi_peer = (addr[:2] if addr else None, conn.is_tls)
+        client, tls = peer
         root = self.root_path
-        client = conn.remote_addr
+        raw_path = path_b.decode("latin-1")
         scope = {
             "type": "websocket" if is_ws else "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": msg.proto.partition("/")[2] or "1.1",
-            "scheme": ("wss" if conn.is_tls else "ws") if is_ws else ("https" if conn.is_tls else "http"),
-            "path": root + unquote(raw_path, "latin-1"),
-            "raw_path": (root + raw_path).encode("latin-1"),
-            "query_string": msg.query.encode("latin-1"),
+            "http_version": proto[5:] if proto.startswith("HTTP/") else "1.1",
+            "scheme": ("wss" if tls else "ws") if is_ws else ("https" if tls else "http"),
+            "path": root + unquote(raw_path, "latin-1") if "%" in raw_path else root + raw_path,
+            "raw_path": (root + raw_path).encode("latin-1") if root else path_b,
+            "query_string": query,
             "root_path": root,
             "headers": headers,
             "server": self._server,
-            "client": client[:2] if client else None,
-            "state": dict(self._lifespan_state) if getattr(self, "_lifespan_state", None) else {},
+            "client": client,
+            "state": dict(self._lifespan_state) if self._lifespan_state else {},
         }
         if is_ws:
-            scope["subprotocols"] = offered_subprotocols(ws_proto)
+            scope["subprotocols"] = offered_subprotocols(ws_proto.decode("latin-1") if ws_proto else None)
             scope["extensions"] = {"websocket.http.response": {}}
-            cycle = WsCycle(conn, ws_key)
+            cycle = WsCycle(conn, ws_key.decode("latin-1"))
         else:
-            scope["method"] = msg.method
+            scope["method"] = method
             access = None
             if self.access_log:
-                access = (access_log, "%s:%d" % scope["client"] if client else "-", msg.method, raw_path, msg.proto)
-            cycle = HttpCycle(conn, Request(msg.method, msg.proto, connection_hdr or ""), access)
+                access = (access_log, "%s:%d" % client if client else "-", method, raw_path, proto)
+            conn_hdr = connection_hdr.decode("latin-1") if connection_hdr is not None else ""
+            cycle = HttpCycle(conn, Request(method, proto, conn_hdr), access)
             cycle.feed_body(msg.body_bytes, False)  # (streamed bodies: feed pieces from on_http_body)
         conn.userdata = cycle
         task = self._loop.create_task(self._run_app(conn, scope, cycle))
