@@ -101,8 +101,9 @@ class HttpCycle:
             raise OSError("the client has disconnected")
         resp = self.resp
         if resp is None:
-            resp = self.resp = Response(self.conn)
+            resp = Response(self.conn)
             resp.start(self.req, self.status, self.headers, None if more else len(body))
+            self.resp = resp  # only once the head is out: a refused head still gets a 500
             if self.access is not None:
                 logger, client, method, path, proto = self.access
                 logger.info('%s - "%s %s %s" %d', client, method, path, proto, self.status)

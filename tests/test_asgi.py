@@ -149,3 +149,26 @@ def test_pipelined_requests_and_http10_keepalive():
         [b"/%d" % i for i in range(6)]
     assert b"Content-Length: 4" in ten and b"chunked" not in ten
     assert last.endswith(b"/again") and b"Connection: close" in last
+
+
+def test_header_injection_is_refused_with_500():
+    errors = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-evil", b"a\r\nSet-Cookie: stolen=1")]})
+        await send({"type": "http.response.body", "body": b"never"})
+
+    async def main():
+        server = ASGIServer(app, error_handler=errors.append)
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, get, port, "/")
+        finally:
+            await server.stop()
+
+    status, headers, body = asyncio.run(main())
+    assert status == 500 and "Set-Cookie" not in headers and body == b"Internal Server Error\n"
+    assert isinstance(errors[0], ValueError)
