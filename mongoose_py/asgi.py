@@ -102,6 +102,11 @@ class ASGIServer:
     async def stop(self) -> None:
         """Stop accepting, give requests in flight ``shutdown_timeout`` seconds,
         cancel what is left, run the lifespan shutdown."""
+        if self._mgr is not None and not self._mgr.closed:
+            for conn in self._mgr.connections:  # WebSocket sessions: "going away", not a reset
+                cycle = conn.userdata
+                if isinstance(cycle, WsCycle) and cycle.state == "open":
+                    conn.ws_close(1001, "server shutting down")
         if self._driver is not None:
             await self._driver.shutdown(self.shutdown_timeout)
         for task in list(self._tasks):

@@ -172,3 +172,27 @@ def test_header_injection_is_refused_with_500():
     status, headers, body = asyncio.run(main())
     assert status == 500 and "Set-Cookie" not in headers and body == b"Internal Server Error\n"
     assert isinstance(errors[0], ValueError)
+
+
+def test_stop_closes_websockets_with_1001():
+    async def app(scope, receive, send):
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    async def main():
+        server = ASGIServer(app)
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        loop = asyncio.get_running_loop()
+        ws = await loop.run_in_executor(None, lambda: websocket.create_connection(
+            "ws://127.0.0.1:%d/" % port, timeout=10))
+        await server.stop()
+        op, frame = await loop.run_in_executor(None, lambda: ws.recv_data(control_frame=True))
+        ws.close()
+        return op, frame
+
+    op, frame = asyncio.run(main())
+    assert op == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(frame[:2], "big") == 1001
