@@ -113,6 +113,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-access-log", dest="access_log", action="store_false", help="no access log")
     ap.add_argument("--shutdown-timeout", type=float, default=5.0,
                     help="seconds requests in flight get on SIGINT/SIGTERM (default 5)")
+    ap.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                    help="a resource limit of the listener (mongoose_py.Limits), e.g. max_body=67108864, "
+                         "idle_timeout=30; repeatable")
     ap.add_argument("--static", metavar="DIR", help="serve the files under DIR (ranges, ETag, listings)")
     ap.add_argument("--demo", action="store_true", help="serve the demo page (a WebSocket echo)")
     return ap
@@ -149,6 +152,7 @@ def main(argv=None) -> None:
         serve(target, url, workers=args.workers, shutdown_timeout=args.shutdown_timeout, ready=ready)
         return
 
+    limits = _limits(args.limit)
     app = load_app(args.app)
     interface = detect_interface(app) if args.interface == "auto" else args.interface
     if args.access_log:
@@ -166,7 +170,7 @@ def main(argv=None) -> None:
     def run_one(parent=None):
         if parent is not None:
             _watch_parent(parent)
-        common = dict(root_path=args.root_path, access_log=args.access_log, tls=tls,
+        common = dict(root_path=args.root_path, access_log=args.access_log, tls=tls, limits=limits,
                       shutdown_timeout=args.shutdown_timeout, reuse_port=parent is not None, ready=ready)
         if interface == "asgi":
             from .asgi import serve as serve_asgi
@@ -180,6 +184,25 @@ def main(argv=None) -> None:
     else:
         from ._serve import run_forked
         run_forked(args.workers, run_one)
+
+
+def _limits(items):
+    if not items:
+        return None
+    from ._limits import Limits
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser().error("--limit takes NAME=VALUE, got %r" % item)
+        try:
+            values[name.strip()] = float(value) if "." in value else int(value)
+        except ValueError:
+            parser().error("--limit %s: %r is not a number" % (name, value))
+    try:
+        return Limits(**values)
+    except (TypeError, ValueError) as exc:
+        parser().error("--limit: %s" % exc)
 
 
 def _say(line: str) -> None:

@@ -12,20 +12,25 @@
  *    a pipelined request kicked by mgpy_resp_done;
  *  - *next_ms: milliseconds until the earliest timer, or until the next
  *    housekeeping pass (tick_ms) when a connection relies on MG_EV_POLL
- *    (DNS timeouts, a closing WebSocket's deadline, a user on_poll hook);
+ *    (DNS timeouts, a closing WebSocket's deadline, a user on_poll hook),
+ *    or within MGPY_AIO_LIMITS_MS when a connection has a time limit
+ *    (Limits: head/body/idle timeouts are checked as the loop passes);
  *    -1 when nothing is due. */
+#define MGPY_AIO_LIMITS_MS 1000
 int mgpy_aio_arm(struct mg_mgr *mgr, int tick_ms, long *next_ms) {
   struct mg_connection *c;
   struct mg_timer *t;
   uint64_t now = mg_millis();
   long next = -1;
-  int now_needed = 0, tick = 0;
+  int now_needed = 0, tick = 0, timed = 0;
   for (c = mgr->conns; c != NULL; c = c->next) {
     struct mgpy_conn *st = c->fn == mgpy_shim ? (struct mgpy_conn *) c->fn_data : NULL;
     if (c->is_closing || (c->is_draining && c->send.len == 0)) now_needed = 1;
     if (st != NULL && st->kick) now_needed = 1;
     if (!c->is_full && (c->rtls.len > 0 || mg_tls_pending(c) > 0)) now_needed = 1;
     if (c->is_resolving || (st != NULL && (st->ws_deadline || (st->mask & (1u << MG_EV_POLL))))) tick = 1;
+    if (st != NULL && !c->is_listening &&
+        (st->lim.head_timeout_ms || st->lim.body_timeout_ms || st->lim.idle_timeout_ms)) timed = 1;
 #if MG_ENABLE_EPOLL
     if (c->fd != NULL && !c->is_listening && !c->is_closing && !c->is_resolving) {
       int out = c->is_connecting || (c->send.len > 0 && !c->is_tls_hs);
@@ -45,6 +50,7 @@ int mgpy_aio_arm(struct mg_mgr *mgr, int tick_ms, long *next_ms) {
     if (next < 0 || left < next) next = left;
   }
   if (tick && (next < 0 || next > tick_ms)) next = tick_ms;
+  if (timed && (next < 0 || next > MGPY_AIO_LIMITS_MS)) next = MGPY_AIO_LIMITS_MS;
   *next_ms = next;
   return now_needed;
 }

@@ -65,8 +65,9 @@ class ASGIServer:
 
     def __init__(self, app: Callable, error_handler: Optional[Callable] = None, *, root_path: str = "",
                  access_log: bool = False, shutdown_timeout: float = 5.0, lifespan_timeout: float = 10.0,
-                 tls=None) -> None:
+                 tls=None, limits=None) -> None:
         self.app = app
+        self._limits = limits
         self.root_path = root_path.rstrip("/")
         self.access_log = bool(access_log)
         self.shutdown_timeout = float(shutdown_timeout)
@@ -94,7 +95,8 @@ class ASGIServer:
         await self._lifespan("startup")
         self._mgr = Manager(error_handler=self._error_handler)
         self._driver = NativeDriver(self._mgr, self._loop)
-        listener = self._mgr.listen(url, connection_class=self._conn_class, tls=self._tls, reuse_port=reuse_port)
+        listener = self._mgr.listen(url, connection_class=self._conn_class, tls=self._tls, reuse_port=reuse_port,
+                                    limits=self._limits)
         host, port, _ = listener.local_addr
         self._server = (host, port)
         return listener
@@ -244,13 +246,14 @@ class ASGIServer:
 
 
 def serve(app: Callable, url: str = "http://127.0.0.1:8000", *, root_path: str = "", access_log: bool = False,
-          tls=None, shutdown_timeout: float = 5.0, reuse_port: bool = False,
+          tls=None, shutdown_timeout: float = 5.0, reuse_port: bool = False, limits=None,
           ready: Optional[Callable[[Connection], None]] = None) -> None:
-    """Run ``app`` until SIGINT/SIGTERM (graceful: ``shutdown_timeout`` seconds for requests in flight)."""
+    """Run ``app`` until SIGINT/SIGTERM (graceful: ``shutdown_timeout`` seconds for requests in flight).
+    ``limits``: a :class:`mongoose_py.Limits` for the listener (default: safe defaults)."""
 
     async def main():
         server = ASGIServer(app, root_path=root_path, access_log=access_log, tls=tls,
-                            shutdown_timeout=shutdown_timeout)
+                            shutdown_timeout=shutdown_timeout, limits=limits)
         listener = await server.start(url, reuse_port=reuse_port)
         if ready is not None:
             ready(listener)

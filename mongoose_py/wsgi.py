@@ -84,8 +84,9 @@ class WSGIServer:
 
     def __init__(self, app: Callable, workers: int = 4, error_handler: Optional[Callable] = None,
                  stream_timeout: float = 30.0, *, root_path: str = "", access_log: bool = False,
-                 tls=None) -> None:
+                 tls=None, limits=None) -> None:
         self.app = app
+        self._limits = limits
         self.stream_timeout = stream_timeout
         self.root_path = root_path.rstrip("/")
         self.access_log = bool(access_log)
@@ -105,7 +106,8 @@ class WSGIServer:
         return self._mgr
 
     def listen(self, url: str = "http://127.0.0.1:8000", *, reuse_port: bool = False) -> Connection:
-        listener = self._mgr.listen(url, connection_class=self._conn_class, tls=self._tls, reuse_port=reuse_port)
+        listener = self._mgr.listen(url, connection_class=self._conn_class, tls=self._tls, reuse_port=reuse_port,
+                                    limits=self._limits)
         host, port, _ = listener.local_addr
         self._server_name = "127.0.0.1" if host in ("0.0.0.0", "0000:0000:0000:0000:0000:0000:0000:0000") else host
         self._server_port = str(port)
@@ -313,10 +315,10 @@ class WSGIServer:
 
 def serve(app: Callable, url: str = "http://127.0.0.1:8000", workers: int = 4, stream_timeout: float = 30.0, *,
           root_path: str = "", access_log: bool = False, tls=None, shutdown_timeout: float = 5.0,
-          reuse_port: bool = False, ready: Optional[Callable[[Connection], None]] = None) -> None:
-    """Run ``app`` until SIGINT/SIGTERM."""
+          reuse_port: bool = False, limits=None, ready: Optional[Callable[[Connection], None]] = None) -> None:
+    """Run ``app`` until SIGINT/SIGTERM. ``limits``: a :class:`mongoose_py.Limits` for the listener."""
     server = WSGIServer(app, workers=workers, stream_timeout=stream_timeout, root_path=root_path,
-                        access_log=access_log, tls=tls)
+                        access_log=access_log, tls=tls, limits=limits)
     listener = server.listen(url, reuse_port=reuse_port)
     if ready is not None:
         ready(listener)

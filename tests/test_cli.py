@@ -54,8 +54,15 @@ def test_help_lists_every_option():
                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
     assert out.returncode == 0
     for opt in ("--interface", "--host", "--port", "--workers", "--tls-cert", "--tls-key", "--root-path",
-                "--access-log", "--no-access-log", "--static", "--demo", "APP"):
+                "--access-log", "--no-access-log", "--static", "--demo", "--limit", "APP"):
         assert opt in out.stdout, opt
+
+
+def test_bad_limit_is_a_usage_error():
+    import subprocess
+    out = subprocess.run([sys.executable, "-m", "mongoose_py", "x:app", "--limit", "nope=1"], capture_output=True,
+                         text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    assert out.returncode == 2 and "nope" in out.stderr
 
 
 def test_adapter_modules_need_an_app():
@@ -67,7 +74,8 @@ def test_adapter_modules_need_an_app():
 
 
 def test_asgi_app_detected_with_root_path_and_access_log(procs, appdir):
-    p = run(procs, ["mongoose_py", "apps:asgi_app", "--port", "0", "--root-path", "/api"], appdir)
+    p = run(procs, ["mongoose_py", "apps:asgi_app", "--port", "0", "--root-path", "/api",
+                    "--limit", "max_body=1000", "--limit", "idle_timeout=30"], appdir)
     port = read_port(p)
     r = requests.get("http://127.0.0.1:%d/x" % port, timeout=10)
     assert r.text.startswith("asgi /api/x /api ")
