@@ -226,7 +226,8 @@ class WSGIServer:
             if not cycle.gone:
                 self._failed(cycle)
         except Exception:
-            self._failed(cycle)
+            if not self._mgr.closed:  # else the server stopped under a late worker: nothing to answer
+                self._failed(cycle)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
