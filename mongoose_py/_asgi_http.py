@@ -78,8 +78,7 @@ class HttpCycle:
                 raise RuntimeError("ASGI: http.response.start sent twice")
             self.started = True
             self.status = int(message["status"])
-            self.headers = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
-                            for k, v in message.get("headers", ())]
+            self.headers = message.get("headers", ())  # (bytes, bytes) pairs: written as they are
             return
         if kind != "http.response.body":
             raise RuntimeError("ASGI: unexpected message %r in an HTTP cycle" % kind)

@@ -118,8 +118,7 @@ class WsCycle:
                 raise RuntimeError("ASGI: websocket.http.response.start after the handshake")
             self.state = "denied"
             self.resp_status = int(message["status"])
-            self.resp_headers = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
-                                 for k, v in message.get("headers", ())]
+            self.resp_headers = message.get("headers", ())
             self.resp = Response(self.conn)
         elif kind == "websocket.http.response.body":
             if self.resp is None:

@@ -22,7 +22,8 @@ from typing import Iterable, List, Optional, Tuple
 from ._ffi import lib
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
-_BAD = ("\r", "\n", "\0")
+_REASONS_B = {k: v.encode("latin-1") for k, v in _REASONS.items()}
+_BAD = (b"\r", b"\n", b"\0")
 
 
 def reason(status: int) -> str:
@@ -54,22 +55,22 @@ class Response:
         self.sent = 0
         self.status = 0
 
-    def start(self, req: Request, status: int, headers: Iterable[Tuple[str, str]],
-              known_length: Optional[int], phrase: Optional[str] = None) -> None:
-        """Send the head. ``known_length``: the whole body's size when the app
-        gave it in one piece, else ``None``; ``phrase``: the app's reason phrase."""
+    def start(self, req: Request, status: int, headers: Iterable[Tuple[bytes, bytes]],
+              known_length: Optional[int], phrase: Optional[bytes] = None) -> None:
+        """Send the head. ``headers``: ``(name, value)`` bytes pairs (as ASGI has
+        them); ``known_length``: the whole body's size when the app gave it in one
+        piece, else ``None``; ``phrase``: the app's reason phrase."""
         status = int(status)
         self.status = status
         if phrase is None:
-            phrase = reason(status)
-        elif any(ch in phrase for ch in _BAD):
-            raise ValueError("status line contains CR/LF/NUL: %r" % phrase)
-        lines: List[str] = ["HTTP/1.1 %d %s\r\n" % (status, phrase)]
+            phrase = _REASONS_B.get(status, b"")
+        parts: List[bytes] = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
+        lines = 1
         declared = None
         has_connection = False
         for name, value in headers:
             low = name.lower()
-            if low == "content-length":
+            if low == b"content-length":
                 try:
                     declared = int(value.strip())
                 except ValueError:
@@ -77,42 +78,44 @@ class Response:
                 if declared < 0:
                     raise ValueError("negative Content-Length in the app's response: %r" % value)
                 continue  # written once, below
-            elif low == "transfer-encoding":
+            elif low == b"transfer-encoding":
                 continue  # the framing is ours to choose
-            elif low == "connection":
+            elif low == b"connection":
                 has_connection = True
-                if "close" in value.lower():
+                if b"close" in value.lower():
                     self.close_after = True
-            lines.append("%s: %s\r\n" % (name, value))
+            parts += (name, b": ", value, b"\r\n")
+            lines += 1
+        tail = []
         if declared is not None:
-            lines.append("Content-Length: %d\r\n" % declared)
+            tail.append(b"Content-Length: %d\r\n" % declared)
         if status < 200 or status in (204, 304):
             self.mode = "none"
         elif req.head:
             self.mode = "none"
             if declared is None and known_length is not None:
-                lines.append("Content-Length: %d\r\n" % known_length)
+                tail.append(b"Content-Length: %d\r\n" % known_length)
         elif declared is not None:
             self.mode, self.left = "length", declared
         elif known_length is not None:
             self.mode, self.left = "length", known_length
-            lines.append("Content-Length: %d\r\n" % known_length)
+            tail.append(b"Content-Length: %d\r\n" % known_length)
         elif req.http10:
             self.mode = "close"
         else:
             self.mode = "chunked"
-            lines.append("Transfer-Encoding: chunked\r\n")
+            tail.append(b"Transfer-Encoding: chunked\r\n")
         if not req.keep_alive or self.mode == "close":
             self.close_after = True
         if self.close_after and not has_connection:
-            lines.append("Connection: close\r\n")
-        lines.append("\r\n")
-        block = "".join(lines)
-        # one check for the whole head: every CR and LF must be a line end we wrote
-        if block.count("\n") != len(lines) or block.count("\r") != len(lines) or "\0" in block:
+            tail.append(b"Connection: close\r\n")
+        tail.append(b"\r\n")
+        block = b"".join(parts)
+        # one check for the app's part of the head: every CR and LF a line end we wrote
+        if block.count(b"\n") != lines or block.count(b"\r") != lines or b"\0" in block:
             bad = [(n, v) for n, v in headers if any(ch in n or ch in v for ch in _BAD)]
             raise ValueError("response header contains CR/LF/NUL: %r" % (bad or phrase,))
-        self._send(block.encode("latin-1"))
+        self._send(block + b"".join(tail))
 
     def write(self, data: bytes) -> None:
         """One body part (may be empty)."""
@@ -169,7 +172,7 @@ class Response:
 def simple_response(conn, req: Request, status: int, body: bytes, headers=()) -> None:
     """A complete small response (errors, denials) on the loop thread."""
     r = Response(conn)
-    r.start(req, status, list(headers) + [("Content-Type", "text/plain; charset=utf-8")], len(body))
+    r.start(req, status, list(headers) + [(b"Content-Type", b"text/plain; charset=utf-8")], len(body))
     r.write(body)
     r.end()
 

@@ -260,7 +260,8 @@ class WSGIServer:
             status = str(state["status"])
             code, _, phrase = status.partition(" ")
             resp = Response(cycle.conn)
-            resp.start(cycle.req, int(code), state["headers"], known, phrase.strip() or None)
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in state["headers"]]
+            resp.start(cycle.req, int(code), headers, known, phrase.strip().encode("latin-1") or None)
             cycle.resp = resp
             if cycle.access is not None:
                 access_log.info('%s - "%s %s %s" %s', *cycle.access, code)
@@ -295,7 +296,7 @@ class WSGIServer:
                 body = b"Internal Server Error\n"
                 resp = Response(conn)
                 resp.start(Request("GET", "HTTP/1.1", "close"), 500,
-                           [("Content-Type", "text/plain; charset=utf-8")], len(body))
+                           [(b"Content-Type", b"text/plain; charset=utf-8")], len(body))
                 resp.write(body)
                 resp.end()
             else:
