@@ -137,10 +137,8 @@ class ASGIServer:
             async def run():
                 try:
                     await self.app(scope, self._lifespan_queue.get, send)
-                except Exception:  # an app without lifespan support
-                    if not done:
-                        pass
-                    else:
+                except Exception:
+                    if done:  # it spoke lifespan, then failed: say so (else: no lifespan support)
                         traceback.print_exc()
                 finally:
                     answered.set()
@@ -223,9 +221,12 @@ class ASGIServer:
                 await cycle.send({"type": "websocket.close"})  # returned without accepting: 403
         except asyncio.CancelledError:
             raise
-        except OSError:
-            if not getattr(cycle, "gone", cycle.state == "closed"):
-                self._report(sys.exc_info()[1])
+        except OSError as exc:
+            left = cycle.gone if isinstance(cycle, HttpCycle) else cycle.state in ("closed", "denied")
+            if not left:  # an OSError of the app's own, not "the client has disconnected"
+                self._report(exc)
+                if isinstance(cycle, HttpCycle):
+                    cycle.fail()
         except Exception as exc:
             self._report(exc)
             if isinstance(cycle, HttpCycle):

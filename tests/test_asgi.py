@@ -196,3 +196,22 @@ def test_stop_closes_websockets_with_1001():
 
     op, frame = asyncio.run(main())
     assert op == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(frame[:2], "big") == 1001
+
+
+def test_app_oserror_is_reported_and_answered_500():
+    errors = []
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            raise ConnectionRefusedError("the app's database is down")
+
+    async def main():
+        server = ASGIServer(app, error_handler=errors.append)
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, get, port, "/")
+        finally:
+            await server.stop()
+
+    status, _, _ = asyncio.run(main())
+    assert status == 500 and isinstance(errors[0], ConnectionRefusedError)
