@@ -2,8 +2,6 @@
 under mongoose_py.asgi, checked with requests, httpx, websockets and curl."""
 import asyncio
 import contextlib
-import json
-import os
 import platform
 import socket
 import time
@@ -13,8 +11,7 @@ import pytest
 import requests
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect

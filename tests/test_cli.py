@@ -10,6 +10,7 @@ import requests
 
 from certs import make_pki
 from conftest import require_tool
+from mqtt_peers import free_port
 from web_helpers import curl, read_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,14 +108,6 @@ def test_static_dir_and_demo(procs, tmp_path):
         port = read_port(p)
         assert "mongoose_py" in requests.get("http://127.0.0.1:%d/" % port, timeout=10).text
         assert stop(p) == 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_workers_and_tls(procs, appdir):

@@ -64,7 +64,9 @@ def raw_request(port, data, timeout=10.0):
 
 def curl(*args, timeout=20):
     """Run curl (a real client); returns (exit code, stdout bytes, stderr text)."""
-    p = subprocess.run(["curl", "-sS", "--max-time", "10"] + list(args), capture_output=True, timeout=timeout)
+    from conftest import require_tool
+    p = subprocess.run([require_tool("curl"), "-sS", "--max-time", "10"] + list(args), capture_output=True,
+                       timeout=timeout)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
 
