@@ -223,3 +223,42 @@ def test_native_other_threads_call_in_and_paused_reading_does_not_spin():
     assert reply == b"from a thread"
     assert spun <= 2, "paused connection made the loop spin (%d passes)" % spun
     assert used < 0.25
+
+
+def test_native_outbound_websocket_client_and_timer_reschedule():
+    got = []
+
+    class Echo(Connection):
+        def on_http_msg(self, msg):
+            self.ws_upgrade(msg)
+
+        def on_ws_msg(self, msg):
+            self.ws_send(b"echo:" + msg.data, msg.opcode)
+
+    async def body(am):
+        port = am.listen("http://127.0.0.1:0", connection_class=Echo).local_addr[1]
+        done = asyncio.get_running_loop().create_future()
+
+        class Client(Connection):
+            def on_ws_open(self, msg):
+                self.ws_send("hi")
+
+            def on_ws_msg(self, msg):
+                got.append(msg.data)
+                done.set_result(True)
+
+        am.ws_connect("ws://127.0.0.1:%d/ws" % port, connection_class=Client)
+        # a long timer first, then a short one added from a coroutine: the short one must fire first
+        order = []
+        am.timer_add(400, lambda: order.append("long"))
+        await asyncio.sleep(0)
+        am.timer_add(20, lambda: order.append("short"))
+        await asyncio.wait_for(done, 10)
+        for _ in range(100):
+            if len(order) == 2:
+                break
+            await asyncio.sleep(0.02)
+        return order
+
+    assert run_native(body) == ["short", "long"]
+    assert got == [b"echo:hi"]
