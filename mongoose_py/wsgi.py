@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 from ._connection import Connection
 from ._manager import Manager
+from ._request import read_head
 from ._respond import Request, Response, WriteWaiter
 
 HIGH_WATER = 1 << 20
@@ -68,6 +69,7 @@ class _Cycle:
 
 class _WsgiConnection(Connection):
     server: "WSGIServer" = None  # set on the subclass made per server
+    _wsgi_peer = None            # (REMOTE_ADDR, REMOTE_PORT, url scheme): read once per connection
 
     def on_http_msg(self, msg) -> None:
         self.server._dispatch(self, msg)
@@ -130,21 +132,26 @@ class WSGIServer:
 
     # ---- loop thread ----
 
-    def _environ(self, conn: Connection, msg, body: bytes) -> dict:
-        remote = conn.remote_addr or ("", 0, False)
+    def _environ(self, conn: Connection, head, body: bytes) -> dict:
+        method, path, query, proto, headers = head
+        peer = conn._wsgi_peer
+        if peer is None:  # per connection, not per request
+            addr = conn.remote_addr or ("", 0, False)
+            peer = conn._wsgi_peer = (addr[0], str(addr[1]), "https" if conn.is_tls else "http")
+        path = path.decode("latin-1")
         env = {
-            "REQUEST_METHOD": msg.method,
+            "REQUEST_METHOD": method,
             "SCRIPT_NAME": self.root_path,
-            "PATH_INFO": unquote(msg.uri, "latin-1"),
-            "QUERY_STRING": msg.query,
+            "PATH_INFO": unquote(path, "latin-1") if "%" in path else path,
+            "QUERY_STRING": query.decode("latin-1"),
             "SERVER_NAME": self._server_name,
             "SERVER_PORT": self._server_port,
-            "SERVER_PROTOCOL": msg.proto,
-            "REMOTE_ADDR": remote[0],
-            "REMOTE_PORT": str(remote[1]),
+            "SERVER_PROTOCOL": proto,
+            "REMOTE_ADDR": peer[0],
+            "REMOTE_PORT": peer[1],
             "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "https" if conn.is_tls else "http",
-            "wsgi.input": io.BytesIO(body),  # (streamed bodies: a blocking reader fed by on_http_body)
+            "wsgi.url_scheme": peer[2],
+            "wsgi.input": io.BytesIO(body),  # (streamed bodies: _wsgi_input.BodyInput fed by on_http_body)
             "wsgi.input_terminated": True,
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": True,
@@ -152,10 +159,11 @@ class WSGIServer:
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
         }
-        for name, value in msg.headers():
-            if "_" in name:
+        for name, value in headers:
+            if b"_" in name:
                 continue  # X_Foo would pass for X-Foo (HTTP_X_FOO): header spoofing
-            key = name.upper().replace("-", "_")
+            key = name.decode("latin-1").upper().replace("-", "_")
+            value = value.decode("latin-1")
             if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                 env[key] = value
             else:
@@ -166,14 +174,16 @@ class WSGIServer:
         return env
 
     def _dispatch(self, conn: Connection, msg) -> None:
-        req = Request(msg.method, msg.proto, msg.header("Connection") or "")
+        method_b, path, query, proto_b, headers = read_head(msg)
+        method, proto = method_b.decode("latin-1"), proto_b.decode("latin-1")
+        connection = b", ".join(v for n, v in headers if n == b"connection").decode("latin-1")
+        req = Request(method, proto, connection)
+        env = self._environ(conn, (method, path, query, proto, headers), msg.body_bytes)
         access = None
         if self.access_log:
-            remote = conn.remote_addr
-            access = ("%s:%d" % remote[:2] if remote else "-", msg.method, msg.uri, msg.proto)
+            access = ("%s:%s" % (env["REMOTE_ADDR"], env["REMOTE_PORT"]), method, path.decode("latin-1"), proto)
         cycle = _Cycle(conn, req, access)
         conn.userdata = cycle
-        env = self._environ(conn, msg, msg.body_bytes)
         self._jobs.put((cycle, env))
 
     # ---- worker threads ----
