@@ -127,3 +127,11 @@ def test_workers_and_tls(procs, appdir):
             break
     assert len(pids) == 2, "one worker answered everything: %r" % pids
     assert stop(p) == 0
+
+
+def test_wsgi_access_log(procs, appdir):
+    p = run(procs, ["mongoose_py", "apps:wsgi_app", "--port", "0"], appdir)
+    port = read_port(p)
+    assert requests.get("http://127.0.0.1:%d/logged?x=1" % port, timeout=10).text == "wsgi /logged "
+    assert stop(p) == 0
+    assert b'"GET /logged HTTP/1.1" 200' in p.p.stderr.read()
