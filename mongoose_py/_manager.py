@@ -83,6 +83,8 @@ class Manager:
         self._stop_requested = False
         self._stashed = None                  # KeyboardInterrupt/SystemExit raised in a handler
         self._wakeup_enabled = bool(enable_wakeup)
+        self._native_thread = None            # aio native mode: the asyncio loop's thread
+        self._after_call = None               # aio native mode: called after a direct call
         self._bell_id = lib.mgpy_doorbell_init(self._mgr)
         if not self._bell_id:
             raise RuntimeError("Failed to initialize wakeup support")
