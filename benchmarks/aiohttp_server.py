@@ -1,7 +1,7 @@
 """Hello-world server on aiohttp (default asyncio loop, one process)."""
-import argparse
-
 from aiohttp import web
+
+from server_cli import parse_args
 
 
 async def hello(request):
@@ -9,9 +9,7 @@ async def hello(request):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=8000)
-    args = ap.parse_args()
+    args = parse_args()
     app = web.Application()
     app.router.add_get("/", hello)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)

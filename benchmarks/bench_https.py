@@ -30,8 +30,9 @@ import subprocess
 import tempfile
 import time
 
-from bench_ws import (TOP, BIN, CLIENT_CPU, CPY, PEERS, PYPY, build_c, cpu_seconds, free_port, log, machine, med,
-                      py, raise_nofile, save, sh, start_server, stop_server, versions, wait_port)
+from bench_ws import CLIENT_CPU, CPY, PEERS, PYPY, machine, record, save, starter
+from common import (BIN, add_round_args, apply_quick, build_c, cpu_seconds, interleaved_rounds, log, only,
+                    per_unit_us, py, raise_nofile, sh, summarize)
 
 SERVERS = [
     ("mg_cpython", "mongoose_py, CPython", [CPY, py("ws_https_mongoose_py.py")]),
@@ -101,53 +102,37 @@ def bench(servers, rounds, duration, warmup, cert, key):
     raise_nofile()
     build_c("ws_raw_c_server.c", "ws_raw_c_server")
     res = {k: {w[0]: [] for w in WORKLOADS} for k, _, _ in servers}
-    for rnd in range(rounds):
-        for skey, label, cmd in servers:
-            port = free_port()
-            proc = start_server("https_" + skey, cmd, port, ["--cert", cert, "--key", key])
-            try:
-                if not wait_port(port, proc):
-                    log("%s: did not start (see out/ws_mqtt/https_%s.stderr)" % (skey, skey))
-                    continue
-                ok, got = check(port)
-                if not ok:
-                    log("%s: unexpected answer %r: skipped" % (skey, got))
-                    continue
-                if warmup:
-                    wrk(port, ["-c50"], warmup)
-                for wkey, _, wargs in WORKLOADS:
-                    c0 = cpu_seconds(proc.pid)
-                    out, wrk_cpu = wrk(port, wargs, duration)
-                    c1 = cpu_seconds(proc.pid)
-                    r = parse_wrk(out)
-                    r["raw"] = out
-                    r["client_cpu"] = wrk_cpu
-                    r["server_cpu_us_per_req"] = (c1 - c0) * 1e6 / r["requests"] if r["requests"] else float("nan")
-                    res[skey][wkey].append(r)
-                    log("round %d %-11s %-9s %9.0f req/s  p99 %7.2f ms  server %6.1f us/req  wrk cpu %3.0f%%  err %d/%d/%d"
-                        % (rnd + 1, skey, wkey, r["rps"], r["p99_ms"], r["server_cpu_us_per_req"],
-                           100 * r["client_cpu"], r["errors"],
-                           r["non2xx"], r["timeouts"]))
-                    time.sleep(0.3)
-            finally:
-                stop_server(proc)
-            time.sleep(0.5)
+
+    def measure(rnd, skey, port, proc):
+        ok, got = check(port)
+        if not ok:
+            log("%s: unexpected answer %r: skipped" % (skey, got))
+            return
+        if warmup:
+            wrk(port, ["-c50"], warmup)
+        for wkey, _, wargs in WORKLOADS:
+            c0 = cpu_seconds(proc.pid)
+            out, wrk_cpu = wrk(port, wargs, duration)
+            c1 = cpu_seconds(proc.pid)
+            r = parse_wrk(out)
+            r["raw"] = out
+            r["client_cpu"] = wrk_cpu
+            r["server_cpu_us_per_req"] = per_unit_us(c1 - c0, r["requests"])
+            res[skey][wkey].append(r)
+            log("round %d %-11s %-9s %9.0f req/s  p99 %7.2f ms  server %6.1f us/req  wrk cpu %3.0f%%  err %d/%d/%d"
+                % (rnd + 1, skey, wkey, r["rps"], r["p99_ms"], r["server_cpu_us_per_req"],
+                   100 * r["client_cpu"], r["errors"],
+                   r["non2xx"], r["timeouts"]))
+            time.sleep(0.3)
+
+    interleaved_rounds(servers, rounds, starter("https_", ["--cert", cert, "--key", key]), measure, 0.5)
     return res
 
 
-def summarize(res):
-    s = {}
-    for key, per in res.items():
-        s[key] = {}
-        for wkey, runs in per.items():
-            if runs:
-                s[key][wkey] = {"rate": med([r["rps"] for r in runs]), "min": min(r["rps"] for r in runs),
-                                "max": max(r["rps"] for r in runs), "p99_ms": med([r["p99_ms"] for r in runs]),
-                                "cpu_us": med([r["server_cpu_us_per_req"] for r in runs]),
-                                "client_cpu": med([r["client_cpu"] for r in runs]),
-                                "errors": sum(r["errors"] + r["non2xx"] + r["timeouts"] for r in runs),
-                                "n": len(runs)}
-    return s
+def summarize_https(res):
+    return summarize(res, "rps", [("p99_ms", "p99_ms"), ("cpu_us", "server_cpu_us_per_req"),
+                                  ("client_cpu", "client_cpu")],
+                     [("errors", lambda r: r["errors"] + r["non2xx"] + r["timeouts"])])
 
 
 def table(summary, servers):
@@ -172,18 +157,13 @@ def table(summary, servers):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=3.0)
-    ap.add_argument("--warmup", type=float, default=1.0)
-    ap.add_argument("--only", default="")
-    ap.add_argument("--quick", action="store_true")
+    add_round_args(ap)
     args = ap.parse_args()
-    if args.quick:
-        args.rounds, args.duration, args.warmup = 1, 1.0, 0.5
+    apply_quick(args)
     for tool in ("wrk", "taskset", "openssl", "curl", "gcc"):
         if shutil.which(tool) is None:
             raise SystemExit("%s is required" % tool)
-    servers = [s for s in SERVERS if not args.only or s[0] in args.only.split(",")]
+    servers = only(SERVERS, args.only)
     t0 = time.time()
     m = machine()
     d = tempfile.mkdtemp(prefix="mgpy-https-")
@@ -192,10 +172,8 @@ def main():
         res = bench(servers, args.rounds, args.duration, args.warmup, cert, key)
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    summary = summarize(res)
-    save("https.json", {"machine": m, "versions": versions(), "rounds": args.rounds, "duration": args.duration,
-                        "warmup": args.warmup, "servers": [s[:2] for s in servers], "runs": res,
-                        "summary": summary, "uptime_end": sh("uptime"), "top_end": sh(TOP), "elapsed_s": time.time() - t0})
+    summary = summarize_https(res)
+    save("https.json", record(m, args, t0, servers=[s[:2] for s in servers], runs=res, summary=summary))
     print(table(summary, servers))
 
 

@@ -37,8 +37,9 @@ import subprocess
 import tempfile
 import time
 
-from bench_ws import (TOP, CPY, PEERS, PYPY, cpu_seconds, free_port, log, machine, med, py, raise_nofile,
-                      run_client, save, sh, start_server, stop_server, table, versions, wait_port)
+from bench_ws import CPY, LOADGEN_MEDIANS, OUT, PEERS, PYPY, machine, record, run_client, save, table
+from common import (add_round_args, apply_quick, cpu_seconds, interleaved_rounds, log, only, per_unit_us, py,
+                    raise_nofile, start_server, summarize)
 
 # ---------------------------------------------------------------- the load generator (client mode)
 
@@ -90,29 +91,29 @@ def _recv_exact_packet(s, want_type, timeout=10.0):
             return buf
 
 
+def _connect(port, client_id):
+    """A connected MQTT session (blocking during setup)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(connect_pkt(client_id))
+    ack = _recv_exact_packet(s, 2)
+    if ack[3] != 0:
+        raise RuntimeError("CONNACK refused: %r" % ack)
+    return s
+
+
 def mqtt_client(port, pairs, qos, size, window, batch, duration, ramp, tag, server_pid=0):
     payload = os.urandom(size)
     subs, pubs = [], []
     for i in range(pairs):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.sendall(connect_pkt("%s-sub%d" % (tag, i)))
-        ack = _recv_exact_packet(s, 2)
-        if ack[3] != 0:
-            raise RuntimeError("CONNACK refused: %r" % ack)
+        s = _connect(port, "%s-sub%d" % (tag, i))
         s.sendall(subscribe_pkt("bench/%d" % i, qos))
         ack = _recv_exact_packet(s, 9)
         if ack[-1] != qos:
             raise RuntimeError("SUBACK granted %r, wanted QoS %d" % (ack, qos))
         subs.append(s)
     for i in range(pairs):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.sendall(connect_pkt("%s-pub%d" % (tag, i)))
-        ack = _recv_exact_packet(s, 2)
-        if ack[3] != 0:
-            raise RuntimeError("CONNACK refused: %r" % ack)
-        pubs.append(s)
+        pubs.append(_connect(port, "%s-pub%d" % (tag, i)))
     batch = max(1, min(batch, window))
     # pre-built packets: QoS 0 one batch per topic; QoS 1 a ring of ids 1..NIDS per topic
     nids = 60000 - 60000 % batch
@@ -301,54 +302,36 @@ WORKLOADS = [
 def bench(brokers, rounds, duration, warmup, window, batch, tmp):
     raise_nofile()
     res = {k: {w[0]: [] for w in WORKLOADS} for k, _, _ in brokers}
-    n = 0
-    for rnd in range(rounds):
-        for key, label, mk in brokers:
-            port = free_port()
-            cmd, port_args = mk(port, tmp)
-            proc = start_server("mqtt_" + key, cmd, port, port_args=port_args)
+    n = [0]
+
+    def start(key, mk, port):
+        cmd, port_args = mk(port, tmp)
+        return start_server("mqtt_" + key, cmd, port, OUT, port_args=port_args)
+
+    def measure(rnd, key, port, proc):
+        for wkey, _, qos in WORKLOADS:
+            n[0] += 1
+            cargs = [os.path.abspath(__file__), "client", "--port", str(port), "--qos", str(qos),
+                     "--window", str(window), "--batch", str(batch), "--server-pid", str(proc.pid)]
             try:
-                if not wait_port(port, proc):
-                    log("%s: did not start (see out/ws_mqtt/mqtt_%s.stderr)" % (key, key))
-                    continue
-                for wkey, _, qos in WORKLOADS:
-                    n += 1
-                    cargs = [os.path.abspath(__file__), "client", "--port", str(port), "--qos", str(qos),
-                             "--window", str(window), "--batch", str(batch), "--server-pid", str(proc.pid)]
-                    try:
-                        if warmup:
-                            run_client(cargs + ["--duration", str(warmup), "--ramp", "0.2", "--tag", "w%d" % n],
-                                       30 + warmup)
-                        r = run_client(cargs + ["--duration", str(duration), "--ramp", "0.3", "--tag", "m%d" % n],
-                                       30 + duration)
-                    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
-                        log("round %d %s %s: FAILED %s" % (rnd + 1, key, wkey, exc))
-                        continue
-                    if r["bad"]:
-                        log("round %d %s %s: %d messages with a wrong length or payload" % (rnd + 1, key, wkey, r["bad"]))
-                    r["server_cpu_us_per_msg"] = r["server_cpu_s"] * 1e6 / r["msgs"] if r["msgs"] else float("nan")
-                    res[key][wkey].append(r)
-                    log("round %d %-10s %-4s %9.0f msg/s  broker %6.2f us/msg  client cpu %3.0f%%  lost %d"
-                        % (rnd + 1, key, wkey, r["rate"], r["server_cpu_us_per_msg"], 100 * r["client_cpu"],
-                           r["lost"]))
-            finally:
-                stop_server(proc)
-            time.sleep(0.5)
+                if warmup:
+                    run_client(cargs + ["--duration", str(warmup), "--ramp", "0.2", "--tag", "w%d" % n[0]],
+                               30 + warmup)
+                r = run_client(cargs + ["--duration", str(duration), "--ramp", "0.3", "--tag", "m%d" % n[0]],
+                               30 + duration)
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                log("round %d %s %s: FAILED %s" % (rnd + 1, key, wkey, exc))
+                continue
+            if r["bad"]:
+                log("round %d %s %s: %d messages with a wrong length or payload" % (rnd + 1, key, wkey, r["bad"]))
+            r["server_cpu_us_per_msg"] = per_unit_us(r["server_cpu_s"], r["msgs"])
+            res[key][wkey].append(r)
+            log("round %d %-10s %-4s %9.0f msg/s  broker %6.2f us/msg  client cpu %3.0f%%  lost %d"
+                % (rnd + 1, key, wkey, r["rate"], r["server_cpu_us_per_msg"], 100 * r["client_cpu"],
+                   r["lost"]))
+
+    interleaved_rounds(brokers, rounds, start, measure, 0.5)
     return res
-
-
-def summarize(res):
-    s = {}
-    for key, per in res.items():
-        s[key] = {}
-        for wkey, runs in per.items():
-            if runs:
-                s[key][wkey] = {"rate": med([r["rate"] for r in runs]), "min": min(r["rate"] for r in runs),
-                                "max": max(r["rate"] for r in runs),
-                                "cpu_us": med([r["server_cpu_us_per_msg"] for r in runs]),
-                                "client_cpu": med([r["client_cpu"] for r in runs]),
-                                "lost": sum(r["lost"] for r in runs), "n": len(runs)}
-    return s
 
 
 def main():
@@ -365,24 +348,19 @@ def main():
     c.add_argument("--ramp", type=float, default=0.3)
     c.add_argument("--tag", default="b")
     c.add_argument("--server-pid", type=int, default=0)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=3.0)
-    ap.add_argument("--warmup", type=float, default=1.0)
+    add_round_args(ap)
     ap.add_argument("--window", type=int, default=100, help="messages in flight per publisher/subscriber pair")
     ap.add_argument("--batch", type=int, default=20)
-    ap.add_argument("--only", default="")
-    ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     if args.mode == "client":
         r = mqtt_client(args.port, args.pairs, args.qos, args.size, args.window, args.batch, args.duration,
                         args.ramp, args.tag, args.server_pid)
         print(json.dumps(r))
         return
-    if args.quick:
-        args.rounds, args.duration, args.warmup = 1, 1.0, 0.5
+    apply_quick(args)
     if shutil.which("mosquitto") is None and not os.path.exists("/usr/sbin/mosquitto"):
         raise SystemExit("mosquitto is required (apt-get install mosquitto)")
-    brokers = [b for b in BROKERS if not args.only or b[0] in args.only.split(",")]
+    brokers = only(BROKERS, args.only)
     t0 = time.time()
     m = machine()
     tmp = tempfile.mkdtemp(prefix="mgpy-mqtt-")
@@ -390,11 +368,9 @@ def main():
         res = bench(brokers, args.rounds, args.duration, args.warmup, args.window, args.batch, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    summary = summarize(res)
-    save("mqtt.json", {"machine": m, "versions": versions(), "rounds": args.rounds, "duration": args.duration,
-                       "warmup": args.warmup, "window": args.window, "batch": args.batch,
-                       "brokers": [b[:2] for b in brokers], "runs": res, "summary": summary,
-                       "uptime_end": sh("uptime"), "top_end": sh(TOP), "elapsed_s": time.time() - t0})
+    summary = summarize(res, "rate", LOADGEN_MEDIANS, [("lost", lambda r: r["lost"])])
+    save("mqtt.json", record(m, args, t0, window=args.window, batch=args.batch, brokers=[b[:2] for b in brokers],
+                             runs=res, summary=summary))
     print(table(summary, brokers, [(w[0], w[1]) for w in WORKLOADS], peers=("mosquitto", "amqtt")))
     for key, _, _ in brokers:
         for wkey, r in summary.get(key, {}).items():

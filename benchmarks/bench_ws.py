@@ -21,7 +21,8 @@ and the raw C server shows its ceiling.
 
 Rounds are interleaved (each round starts every server in turn); the tables
 are medians over rounds. Results: benchmarks/out/ws_mqtt/ws.json.
-Helpers here are shared by bench_https.py and bench_mqtt.py.
+The settings here (interpreters, CPUs, out/ws_mqtt/, versions, the table) are
+shared by bench_https.py and bench_mqtt.py; generic helpers are in common.py.
 """
 from __future__ import annotations
 
@@ -30,21 +31,15 @@ import base64
 import datetime
 import json
 import os
-import platform
-import resource
 import select
-import signal
 import socket
-import statistics
 import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-OUT = os.path.join(HERE, "out", "ws_mqtt")
-BIN = os.path.join(HERE, "bin")
+from common import (BIN, HERE, ROOT, add_round_args, apply_quick, build_c, cpu_seconds, interleaved_rounds, log,
+                    machine as common_machine, only, per_unit_us, py, raise_nofile, sh, start_server, summarize)
 
+OUT = os.path.join(HERE, "out", "ws_mqtt")
 
 
 def _interp(env, own, repo):
@@ -60,112 +55,18 @@ PYPY = _interp("MGPY_BENCH_PYPY", ".venv-ws-mqtt-pypy", ".venv-pypy3")
 PEERS = os.path.abspath(os.environ.get("MGPY_BENCH_WS_PEERS", os.path.join(HERE, ".venv-ws-mqtt", "bin", "python")))
 # the load generators (pure standard library) run on PyPy: a plain pypy3 is enough
 LOADGEN_PY = os.environ.get("MGPY_BENCH_LOADGEN", PYPY)
-SERVER_CPU = os.environ.get("MGPY_BENCH_SERVER_CPU", "0")
 CLIENT_CPU = os.environ.get("MGPY_BENCH_CLIENT_CPU", "1")
 
 
-def py(script):
-    return os.path.join(HERE, script)
-
-
-# ---------------------------------------------------------------- shared helpers
-
-def log(msg):
-    sys.stderr.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, proc, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ValueError, OSError):
-        pass
-
-
-def start_server(key, cmd, port, extra=(), port_args=True):
-    os.makedirs(OUT, exist_ok=True)
-    errf = open(os.path.join(OUT, "%s.stderr" % key), "ab")
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # the *installed* mongoose_py of each venv
-    full = ["taskset", "-c", SERVER_CPU] + list(cmd) + (["--port", str(port)] if port_args else []) + list(extra)
-    proc = subprocess.Popen(full, cwd=HERE, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf,
-                            env=env)
-    errf.close()
-    return proc
-
-
-def stop_server(proc, timeout=5.0):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process (and its threads), from /proc/PID/stat."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
-
-
-def med(vals):
-    vals = [v for v in vals if v == v]
-    return statistics.median(vals) if vals else float("nan")
-
-
-def sh(cmd):
-    try:
-        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True, timeout=20).stdout.strip()
-    except Exception as exc:  # noqa: BLE001 (a version string is best effort)
-        return "? (%s)" % exc
-
+# ---------------------------------------------------------------- shared settings and helpers
 
 # the busiest processes right now (second top frame: %CPU over 0.5 s)
 TOP = "top -bn2 -d0.5 -w 120 | awk '/^top -/{n++} n==2' | sed -n 7,12p"
 
 
 def machine():
-    cpu = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(), "uptime": sh("uptime"),
-            "top": sh(TOP),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    return dict(common_machine(), uptime=sh("uptime"), top=sh(TOP),
+                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
 
 def versions():
@@ -193,35 +94,27 @@ def run_client(args, timeout):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def starter(prefix, extra=()):
+    """``start(key, cmd, port)`` for interleaved_rounds: ``cmd --port N extra``, its
+    stderr in out/ws_mqtt/PREFIXKEY.stderr."""
+    def start(key, cmd, port):
+        return start_server(prefix + key, cmd, port, OUT, extra)
+    return start
+
+
+def record(m, args, t0, **fields):
+    """The JSON of a benchmark run: ``machine()`` taken before it, versions,
+    the round options, ``fields``, and the load at its end."""
+    return dict(machine=m, versions=versions(), rounds=args.rounds, duration=args.duration, warmup=args.warmup,
+                uptime_end=sh("uptime"), top_end=sh(TOP), elapsed_s=time.time() - t0, **fields)
+
+
 def save(name, data):
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, name)
     with open(path, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
     log("wrote %s" % path)
-
-
-def build_c(src_name, exe_name):
-    """Compile a C server on the vendored Mongoose with build_ffi.py's defines and CFLAGS."""
-    import ast
-    src = os.path.join(HERE, src_name)
-    mg = os.path.join(ROOT, "vendor", "mongoose")
-    exe = os.path.join(BIN, exe_name)
-    deps = [src, os.path.join(mg, "mongoose.c"), os.path.join(mg, "mongoose.h"), os.path.join(ROOT, "build_ffi.py")]
-    if os.path.exists(exe) and all(os.path.getmtime(exe) >= os.path.getmtime(d) for d in deps):
-        return exe
-    tree = ast.parse(open(os.path.join(ROOT, "build_ffi.py")).read())
-    found = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            if node.targets[0].id in ("DEFINES", "CFLAGS"):
-                found[node.targets[0].id] = ast.literal_eval(node.value)
-    os.makedirs(BIN, exist_ok=True)
-    cmd = (["gcc"] + found["CFLAGS"] + ["-D%s=%s" % d for d in found["DEFINES"]]
-           + ["-I", mg, src, os.path.join(mg, "mongoose.c"), "-o", exe])
-    log("building %s" % " ".join(cmd))
-    subprocess.run(cmd, check=True)
-    return exe
 
 
 # ---------------------------------------------------------------- the load generator (client mode)
@@ -388,47 +281,31 @@ def bench(servers, rounds, duration, warmup):
     raise_nofile()
     build_c("ws_raw_c_server.c", "ws_raw_c_server")
     res = {k: {w[0]: [] for w in WORKLOADS} for k, _, _ in servers}
-    for rnd in range(rounds):
-        for key, label, cmd in servers:
-            port = free_port()
-            proc = start_server(key, cmd, port)
+
+    def measure(rnd, key, port, proc):
+        for wkey, _, size, conns, window, batch in WORKLOADS:
+            cargs = [os.path.abspath(__file__), "client", "--port", str(port), "--size", str(size),
+                     "--conns", str(conns), "--window", str(window), "--batch", str(batch),
+                     "--server-pid", str(proc.pid)]
             try:
-                if not wait_port(port, proc):
-                    log("%s: did not start (see out/ws_mqtt/%s.stderr)" % (key, key))
-                    continue
-                for wkey, _, size, conns, window, batch in WORKLOADS:
-                    cargs = [os.path.abspath(__file__), "client", "--port", str(port), "--size", str(size),
-                             "--conns", str(conns), "--window", str(window), "--batch", str(batch),
-                             "--server-pid", str(proc.pid)]
-                    try:
-                        if warmup:
-                            run_client(cargs + ["--duration", str(warmup), "--ramp", "0.2"], 30 + warmup)
-                        r = run_client(cargs + ["--duration", str(duration), "--ramp", "0.3"], 30 + duration)
-                    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
-                        log("round %d %s %s: FAILED %s" % (rnd + 1, key, wkey, exc))
-                        continue
-                    # server CPU time read by the load generator at the start and end of the measured time
-                    r["server_cpu_us_per_msg"] = r["server_cpu_s"] * 1e6 / r["msgs"] if r["msgs"] else float("nan")
-                    res[key][wkey].append(r)
-                    log("round %d %-11s %-6s %10.0f msg/s  server %6.2f us/msg  client cpu %3.0f%%"
-                        % (rnd + 1, key, wkey, r["rate"], r["server_cpu_us_per_msg"], 100 * r["client_cpu"]))
-            finally:
-                stop_server(proc)
-            time.sleep(0.5)
+                if warmup:
+                    run_client(cargs + ["--duration", str(warmup), "--ramp", "0.2"], 30 + warmup)
+                r = run_client(cargs + ["--duration", str(duration), "--ramp", "0.3"], 30 + duration)
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                log("round %d %s %s: FAILED %s" % (rnd + 1, key, wkey, exc))
+                continue
+            # server CPU time read by the load generator at the start and end of the measured time
+            r["server_cpu_us_per_msg"] = per_unit_us(r["server_cpu_s"], r["msgs"])
+            res[key][wkey].append(r)
+            log("round %d %-11s %-6s %10.0f msg/s  server %6.2f us/msg  client cpu %3.0f%%"
+                % (rnd + 1, key, wkey, r["rate"], r["server_cpu_us_per_msg"], 100 * r["client_cpu"]))
+
+    interleaved_rounds(servers, rounds, starter(""), measure, 0.5)
     return res
 
 
-def summarize(res):
-    s = {}
-    for key, per in res.items():
-        s[key] = {}
-        for wkey, runs in per.items():
-            if runs:
-                s[key][wkey] = {"rate": med([r["rate"] for r in runs]),
-                                "min": min(r["rate"] for r in runs), "max": max(r["rate"] for r in runs),
-                                "cpu_us": med([r["server_cpu_us_per_msg"] for r in runs]),
-                                "client_cpu": med([r["client_cpu"] for r in runs]), "n": len(runs)}
-    return s
+# medians of a load-generator run (the ws and mqtt tables)
+LOADGEN_MEDIANS = [("cpu_us", "server_cpu_us_per_msg"), ("client_cpu", "client_cpu")]
 
 
 def table(summary, servers, workloads, unit="msg/s", peers=("cymongoose", "websockets")):
@@ -569,11 +446,7 @@ def main():
     c.add_argument("--duration", type=float, default=3.0)
     c.add_argument("--ramp", type=float, default=0.3)
     c.add_argument("--server-pid", type=int, default=0)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=3.0)
-    ap.add_argument("--warmup", type=float, default=1.0)
-    ap.add_argument("--only", default="")
-    ap.add_argument("--quick", action="store_true")
+    add_round_args(ap)
     args = ap.parse_args()
     if args.mode == "setup":
         setup()
@@ -586,16 +459,13 @@ def main():
                       args.server_pid)
         print(json.dumps(r))
         return
-    if args.quick:
-        args.rounds, args.duration, args.warmup = 1, 1.0, 0.5
-    servers = [s for s in SERVERS if not args.only or s[0] in args.only.split(",")]
+    apply_quick(args)
+    servers = only(SERVERS, args.only)
     t0 = time.time()
     m = machine()
     res = bench(servers, args.rounds, args.duration, args.warmup)
-    summary = summarize(res)
-    data = {"machine": m, "versions": versions(), "rounds": args.rounds, "duration": args.duration,
-            "warmup": args.warmup, "workloads": WORKLOADS, "servers": [s[:2] for s in servers],
-            "runs": res, "summary": summary, "uptime_end": sh("uptime"), "top_end": sh(TOP), "elapsed_s": time.time() - t0}
+    summary = summarize(res, "rate", LOADGEN_MEDIANS)
+    data = record(m, args, t0, workloads=WORKLOADS, servers=[s[:2] for s in servers], runs=res, summary=summary)
     save("ws.json", data)
     print(table(summary, servers, [(w[0], w[1]) for w in WORKLOADS]))
 

@@ -9,7 +9,6 @@ Needs a core with "poll() tells reentrancy by its own gate" (b1d648a): before
 it, a direct call from this thread between two polls made the loop's next
 poll() raise, and run() died.
 """
-import argparse
 import sys
 import threading
 import time
@@ -17,6 +16,7 @@ import time
 from mongoose_py import Manager
 
 from mg_idiomatic import Hello
+from server_cli import parse_args
 
 
 def noop():
@@ -24,9 +24,7 @@ def noop():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=8000)
-    args = ap.parse_args()
+    args = parse_args()
     mgr = Manager(connection_class=Hello)
     mgr.listen("http://127.0.0.1:%d" % args.port)
     done = threading.Event()

@@ -1,11 +1,12 @@
 """MQTT broker: amqtt (asyncio), one TCP listener, anonymous clients, and no
 other plugin (no $SYS, no event/packet logging: its lightest setup).
 Usage: --port N"""
-import argparse
 import asyncio
 import logging
 
 from amqtt.broker import Broker
+
+from server_cli import parse_args, run_async
 
 
 async def amain(port):
@@ -19,14 +20,9 @@ async def amain(port):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=1883)
-    args = ap.parse_args()
+    args = parse_args(1883)
     logging.basicConfig(level=logging.WARNING)
-    try:
-        asyncio.run(amain(args.port))
-    except KeyboardInterrupt:
-        pass
+    run_async(amain(args.port))
 
 
 if __name__ == "__main__":

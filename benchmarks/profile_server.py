@@ -16,14 +16,10 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mongoose_py import MG_EV_HTTP_MSG, Manager  # noqa: E402
+from mongoose_py import Manager  # noqa: E402
 
+from mg_compat import handler  # noqa: E402
 from mg_idiomatic import Hello  # noqa: E402
-
-
-def handler(conn, ev, data):
-    if ev == MG_EV_HTTP_MSG:
-        conn.reply(200, "Hello, World!")
 
 
 def main():

@@ -19,37 +19,27 @@ benchmarks/.venv-peers (cymongoose, aiohttp, uvicorn): see README.md.
 from __future__ import annotations
 
 import argparse
-import ast
 import datetime
 import json
 import os
-import platform
 import re
-import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from common import (BIN, HERE, ROOT, SERVER_CPU, build_c, cpu_seconds, interleaved_rounds, log, machine, per_unit_us,
+                    py, raise_nofile, sh, start_server, summarize)
+
 OUT = os.path.join(HERE, "out")
-BIN = os.path.join(HERE, "bin")
 RESULTS = os.path.join(HERE, "RESULTS.md")
 
 CPY = os.path.abspath(os.environ.get("MGPY_BENCH_CPYTHON", os.path.join(ROOT, ".venv-python3", "bin", "python")))
 PYPY = os.path.abspath(os.environ.get("MGPY_BENCH_PYPY", os.path.join(ROOT, ".venv-pypy3", "bin", "python")))
 PEERS = os.path.abspath(os.environ.get("MGPY_BENCH_PEERS", os.path.join(HERE, ".venv-peers", "bin", "python")))
-SERVER_CPU = os.environ.get("MGPY_BENCH_SERVER_CPU", "0")
 WRK_CPU = os.environ.get("MGPY_BENCH_WRK_CPU", "1")
 EXPECTED_BODY = b"Hello, World!"
-
-
-def py(script):
-    return os.path.join(HERE, script)
 
 
 # key, label, command (the port is appended as "--port N")
@@ -77,32 +67,6 @@ WORKLOADS = [
 
 # ---------------------------------------------------------------- helpers
 
-def log(msg):
-    sys.stderr.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, proc, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 def fetch(port):
     """One plain GET; returns the raw response bytes (headers + body)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
@@ -123,18 +87,6 @@ def fetch(port):
             if sep and m and len(body) >= int(m.group(1)):
                 break
         return b"".join(chunks)
-
-
-def stop(proc, timeout=5.0):
-    """Stop one server by its pid: SIGTERM, then SIGKILL."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -167,19 +119,6 @@ def parse_wrk(out):
     return r
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process (all its threads), in seconds."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICK
-    except (OSError, IndexError, ValueError):
-        return float("nan")
-
-
 def wrk(port, args, duration, timeout_s=2):
     cmd = ["taskset", "-c", WRK_CPU, "wrk", "-t1", "-d%ss" % duration, "--latency",
            "--timeout", "%ds" % timeout_s] + args + ["http://127.0.0.1:%d/" % port]
@@ -188,169 +127,79 @@ def wrk(port, args, duration, timeout_s=2):
     return p.stdout
 
 
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else 65536
-    want = min(want, 65536)
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-# ---------------------------------------------------------------- build
-
-def build_defines():
-    """The define_macros and CFLAGS of build_ffi.py, read without importing it."""
-    tree = ast.parse(open(os.path.join(ROOT, "build_ffi.py")).read())
-    found = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            if node.targets[0].id in ("DEFINES", "CFLAGS"):
-                found[node.targets[0].id] = ast.literal_eval(node.value)
-    return found["DEFINES"], found["CFLAGS"]
-
-
-def build_raw_c(force=False):
-    src = os.path.join(HERE, "raw_c_server.c")
-    mg = os.path.join(ROOT, "vendor", "mongoose")
-    exe = os.path.join(BIN, "raw_c_server")
-    deps = [src, os.path.join(mg, "mongoose.c"), os.path.join(mg, "mongoose.h"), os.path.join(ROOT, "build_ffi.py")]
-    if not force and os.path.exists(exe) and all(os.path.getmtime(exe) >= os.path.getmtime(d) for d in deps):
-        return exe
-    if not os.path.exists(os.path.join(mg, "mongoose.c")):
-        raise SystemExit("vendor/mongoose/mongoose.c is missing: run python vendor/mongoose/fetch.py")
-    defines, cflags = build_defines()
-    os.makedirs(BIN, exist_ok=True)
-    cmd = ["gcc"] + cflags + ["-D%s=%s" % d for d in defines] + ["-I", mg, src, os.path.join(mg, "mongoose.c"),
-                                                                   "-o", exe]
-    log("building %s" % " ".join(cmd))
-    subprocess.run(cmd, check=True)
-    return exe
-
-
 # ---------------------------------------------------------------- run
-
-def start(key, cmd, port):
-    os.makedirs(OUT, exist_ok=True)
-    errf = open(os.path.join(OUT, "%s.stderr" % key), "ab")
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # use the *installed* mongoose_py of each venv
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + cmd + ["--port", str(port)], cwd=HERE,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf, env=env)
-    errf.close()
-    return proc
-
 
 BG_CALLS = {}  # key -> [(calls, seconds alive)] of the busy thread, per round
 
 
 def run_bench(servers, rounds, duration, warmup):
-    raise_nofile()
+    raise_nofile(65536)
     results = {k: {w[0]: [] for w in WORKLOADS} for k, _, _ in servers}
     responses = {}
     notes = {}
-    for rnd in range(rounds):
-        for key, label, cmd in servers:
-            port = free_port()
-            proc = start(key, cmd, port)
+
+    def start(key, cmd, port):
+        return start_server(key, cmd, port, OUT)
+
+    def measure(rnd, key, port, proc):
+        try:
+            resp = fetch(port)
+        except OSError as exc:
+            resp = ("%s" % exc).encode()
+        if not resp.startswith(b"HTTP/1.1 200") or not resp.endswith(EXPECTED_BODY):
+            log("%s: unexpected response %r: skipped this round" % (key, resp[:300]))
+            notes[key] = "unexpected response %r" % resp[:120]
+            return
+        responses[key] = resp
+        if warmup:
+            wrk(port, ["-c50"], warmup)
+        for wkey, _, wargs in WORKLOADS:
+            cpu0 = cpu_seconds(proc.pid)
+            out = wrk(port, wargs, duration)
+            cpu1 = cpu_seconds(proc.pid)
+            r = parse_wrk(out)
+            r["raw"] = out
+            r["cpu_s"] = cpu1 - cpu0
+            r["cpu_us_per_req"] = per_unit_us(cpu1 - cpu0, r["requests"])
+            results[key][wkey].append(r)
+            log("round %d %-26s %-6s %9.0f req/s  p99 %7.2f ms  cpu %5.1f us/req  err c/r/w/t/n "
+                "%d/%d/%d/%d/%d"
+                % (rnd + 1, key, wkey, r["rps"], r["p99_ms"], r["cpu_us_per_req"], r["connect"], r["read"],
+                   r["write"],
+                   r["timeout"], r["non2xx"]))
+            time.sleep(0.3)
+
+    def after_stop(key, rc, started):
+        if not started:
+            notes[key] = "did not start"
+        if rc not in (0, -signal.SIGTERM, 1, 130, 143) and key not in notes:
+            notes[key] = "exit code %s" % rc
+        if key.startswith("mg_idiomatic_bg"):
             try:
-                if not wait_port(port, proc):
-                    log("%s: did not start (see out/%s.stderr)" % (key, key))
-                    notes[key] = "did not start"
-                    continue
-                try:
-                    resp = fetch(port)
-                except OSError as exc:
-                    resp = ("%s" % exc).encode()
-                if not resp.startswith(b"HTTP/1.1 200") or not resp.endswith(EXPECTED_BODY):
-                    log("%s: unexpected response %r: skipped this round" % (key, resp[:300]))
-                    notes[key] = "unexpected response %r" % resp[:120]
-                    continue
-                responses[key] = resp
-                if warmup:
-                    wrk(port, ["-c50"], warmup)
-                for wkey, _, wargs in WORKLOADS:
-                    cpu0 = cpu_seconds(proc.pid)
-                    out = wrk(port, wargs, duration)
-                    cpu1 = cpu_seconds(proc.pid)
-                    r = parse_wrk(out)
-                    r["raw"] = out
-                    r["cpu_s"] = cpu1 - cpu0
-                    r["cpu_us_per_req"] = (cpu1 - cpu0) * 1e6 / r["requests"] if r["requests"] else float("nan")
-                    results[key][wkey].append(r)
-                    log("round %d %-26s %-6s %9.0f req/s  p99 %7.2f ms  cpu %5.1f us/req  err c/r/w/t/n "
-                        "%d/%d/%d/%d/%d"
-                        % (rnd + 1, key, wkey, r["rps"], r["p99_ms"], r["cpu_us_per_req"], r["connect"], r["read"],
-                           r["write"],
-                           r["timeout"], r["non2xx"]))
-                    time.sleep(0.3)
-            finally:
-                rc = stop(proc)
-                if rc not in (0, -signal.SIGTERM, 1, 130, 143) and key not in notes:
-                    notes[key] = "exit code %s" % rc
-                if key.startswith("mg_idiomatic_bg"):
-                    try:
-                        text = open(os.path.join(OUT, "%s.stderr" % key)).read()
-                        rates = re.findall(r"bg_calls=(\d+) elapsed=([\d.]+)s", text)
-                        if rates:
-                            BG_CALLS.setdefault(key, []).append(rates[-1])
-                    except OSError:
-                        pass
-            time.sleep(1.0)  # let TIME_WAIT/accept queues settle a bit between servers
+                text = open(os.path.join(OUT, "%s.stderr" % key)).read()
+                rates = re.findall(r"bg_calls=(\d+) elapsed=([\d.]+)s", text)
+                if rates:
+                    BG_CALLS.setdefault(key, []).append(rates[-1])
+            except OSError:
+                pass
+
+    # 1 s between servers: let TIME_WAIT/accept queues settle a bit
+    interleaved_rounds(servers, rounds, start, measure, 1.0, after_stop)
     return results, responses, notes
 
 
 # ---------------------------------------------------------------- report
 
-def med(vals):
-    vals = [v for v in vals if v == v]
-    return statistics.median(vals) if vals else float("nan")
-
-
-def summarize(results):
-    s = {}
-    for key, per in results.items():
-        s[key] = {}
-        for wkey, runs in per.items():
-            if not runs:
-                continue
-            s[key][wkey] = {
-                "rps": med([r["rps"] for r in runs]),
-                "rps_min": min(r["rps"] for r in runs),
-                "rps_max": max(r["rps"] for r in runs),
-                "p99_ms": med([r["p99_ms"] for r in runs]),
-                "cpu_us": med([r.get("cpu_us_per_req", float("nan")) for r in runs]),
-                "errors": sum(r["connect"] + r["write"] + r["non2xx"] for r in runs),
-                "read_err": sum(r["read"] for r in runs),
-                "timeouts": sum(r["timeout"] for r in runs),
-                "n": len(runs),
-            }
-    return s
-
-
-def sh(cmd):
-    try:
-        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=60).stdout.strip()
-    except Exception as exc:  # noqa: BLE001 - report, never fail on a version probe
-        return "? (%s)" % exc
+def summarize_http(results):
+    return summarize(
+        results, "rps", [("p99_ms", "p99_ms"), ("cpu_us", "cpu_us_per_req")],
+        [("errors", lambda r: r["connect"] + r["write"] + r["non2xx"]), ("read_err", lambda r: r["read"]),
+         ("timeouts", lambda r: r["timeout"])],
+        rate_names=("rps", "rps_min", "rps_max"))
 
 
 def machine_info():
-    model = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "kernel": platform.release(),
-        "mem": sh("free -h | awk '/^Mem:/{print $2}'"),
-    }
+    return dict(machine(), mem=sh("free -h | awk '/^Mem:/{print $2}'"))
 
 
 def versions():
@@ -443,25 +292,17 @@ def http_table(summary, servers):
 
 def aims(summary):
     out = []
-    cy = summary.get("cymongoose", {}).get("c50", {}).get("rps")
-    c = summary.get("raw_c", {}).get("c50", {}).get("rps")
-    idc = summary.get("mg_idiomatic_cpython", {}).get("c50", {}).get("rps")
-    idp = summary.get("mg_idiomatic_pypy", {}).get("c50", {}).get("rps")
-    def cpu(key):
-        return summary.get(key, {}).get("c50", {}).get("cpu_us")
+    def c50(key, what):
+        return summary.get(key, {}).get("c50", {}).get(what)
 
-    if cy and idc:
-        r = idc / cy
-        out.append("- Idiomatic mongoose_py on CPython vs cymongoose (keep-alive, 50 conns): **%.2f×** req/s "
-                   "(aim ≥ 1.15×: %s); by server CPU per request: %.2f× (%.1f µs vs %.1f µs)."
-                   % (r, "met" if r >= 1.15 else "**not met**", cpu("cymongoose") / cpu("mg_idiomatic_cpython"),
-                      cpu("mg_idiomatic_cpython"), cpu("cymongoose")))
-    if c and idp:
-        r = idp / c
-        out.append("- Idiomatic mongoose_py on PyPy vs raw C (keep-alive, 50 conns): **%.2f×** req/s "
-                   "(aim ≥ 0.90×: %s); by server CPU per request: %.2f× (%.1f µs vs %.1f µs)."
-                   % (r, "met" if r >= 0.9 else "**not met**", cpu("raw_c") / cpu("mg_idiomatic_pypy"),
-                      cpu("mg_idiomatic_pypy"), cpu("raw_c")))
+    for ours, impl, base, base_label, aim in (("mg_idiomatic_cpython", "CPython", "cymongoose", "cymongoose", 1.15),
+                                              ("mg_idiomatic_pypy", "PyPy", "raw_c", "raw C", 0.90)):
+        if c50(base, "rps") and c50(ours, "rps"):
+            r = c50(ours, "rps") / c50(base, "rps")
+            out.append("- Idiomatic mongoose_py on %s vs %s (keep-alive, 50 conns): **%.2f×** req/s "
+                       "(aim ≥ %.2f×: %s); by server CPU per request: %.2f× (%.1f µs vs %.1f µs)."
+                       % (impl, base_label, r, aim, "met" if r >= aim else "**not met**",
+                          c50(base, "cpu_us") / c50(ours, "cpu_us"), c50(ours, "cpu_us"), c50(base, "cpu_us")))
     c2k = summary.get("mg_idiomatic_cpython", {}).get("c2000", {})
     if c2k:
         out.append("- `-c2000` (backlog 4096): idiomatic CPython had %d timeouts and %d errors over all rounds."
@@ -593,7 +434,7 @@ def main():
         servers = [s for s in SERVERS if s[0] in keys]
     for key, _, cmd in servers:
         if cmd[0].endswith("raw_c_server"):
-            build_raw_c()
+            build_c("raw_c_server.c", "raw_c_server")
         elif not os.path.exists(cmd[0]):
             raise SystemExit("%s: interpreter %s missing (see README.md)" % (key, cmd[0]))
 
@@ -604,7 +445,7 @@ def main():
     log("load before: %s" % meta["load_before"]["loadavg"])
     results, responses, notes = run_bench(servers, args.rounds, args.duration, args.warmup)
     meta["load_after"] = load_snapshot()
-    summary = summarize(results)
+    summary = summarize_http(results)
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "http.json"), "w") as f:
         json.dump({"meta": meta, "summary": summary, "runs": results,
@@ -629,5 +470,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, HERE)
     main()

@@ -1,8 +1,8 @@
 """Hello-world server on uvicorn: a raw ASGI app, one worker, no access log.
 uvicorn picks uvloop + httptools when installed (they are, in .venv-peers)."""
-import argparse
-
 import uvicorn
+
+from server_cli import parse_args
 
 BODY = b"Hello, World!"
 START = {
@@ -21,9 +21,7 @@ async def app(scope, receive, send):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=8000)
-    args = ap.parse_args()
+    args = parse_args()
     uvicorn.run(app, host="127.0.0.1", port=args.port, workers=1, access_log=False,
                 log_level="warning", lifespan="off", backlog=4096)
 

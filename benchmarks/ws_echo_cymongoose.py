@@ -1,9 +1,9 @@
 """WebSocket echo server on cymongoose 0.2.5 (CPython only): a function
 handler (every event crosses into Python, as cymongoose always does).
 Usage: --port N"""
-import argparse
-
 from cymongoose import MG_EV_HTTP_MSG, MG_EV_WS_MSG, Manager
+
+from server_cli import parse_args, serve
 
 
 def handler(conn, ev, data):
@@ -14,12 +14,8 @@ def handler(conn, ev, data):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=8000)
-    args = ap.parse_args()
-    mgr = Manager(handler)
-    mgr.listen("http://127.0.0.1:%d" % args.port)
-    mgr.run()
+    args = parse_args()
+    serve(Manager(handler), args.port)
 
 
 if __name__ == "__main__":

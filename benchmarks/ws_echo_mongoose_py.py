@@ -1,9 +1,9 @@
 """WebSocket echo server, idiomatic mongoose_py: a Connection subclass with
 on_http_msg -> ws_upgrade and on_ws_msg -> ws_send (same opcode back).
 The C shim forwards only those events to Python. Usage: --port N"""
-import argparse
-
 from mongoose_py import Connection, Manager
+
+from server_cli import parse_args, serve
 
 
 class Echo(Connection):
@@ -15,12 +15,8 @@ class Echo(Connection):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=8000)
-    args = ap.parse_args()
-    mgr = Manager(connection_class=Echo)
-    mgr.listen("http://127.0.0.1:%d" % args.port)
-    mgr.run()
+    args = parse_args()
+    serve(Manager(connection_class=Echo), args.port)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """WebSocket echo server on the `websockets` library (asyncio, its default
 settings: permessage-deflate is offered but the load generator does not ask
 for it). Usage: --port N"""
-import argparse
 import asyncio
 
 from websockets.asyncio.server import serve
+
+from server_cli import parse_args, run_async
 
 
 async def echo(ws):
@@ -18,13 +19,7 @@ async def amain(port):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=8000)
-    args = ap.parse_args()
-    try:
-        asyncio.run(amain(args.port))
-    except KeyboardInterrupt:
-        pass
+    run_async(amain(parse_args().port))
 
 
 if __name__ == "__main__":

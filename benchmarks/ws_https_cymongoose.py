@@ -1,9 +1,9 @@
 """HTTPS hello-world server on cymongoose 0.2.5 (CPython only): tls_init
 on MG_EV_ACCEPT, as cymongoose's documentation does it.
 Usage: --port N --cert FILE --key FILE"""
-import argparse
-
 from cymongoose import MG_EV_ACCEPT, MG_EV_HTTP_MSG, Manager, TlsOpts
+
+from server_cli import parse_args, serve
 
 OPTS = None
 
@@ -17,15 +17,9 @@ def handler(conn, ev, data):
 
 def main():
     global OPTS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=8443)
-    ap.add_argument("--cert", required=True)
-    ap.add_argument("--key", required=True)
-    args = ap.parse_args()
+    args = parse_args(8443, tls=True)
     OPTS = TlsOpts(cert=open(args.cert, "rb").read(), key=open(args.key, "rb").read())
-    mgr = Manager(handler)
-    mgr.listen("https://127.0.0.1:%d" % args.port)
-    mgr.run()
+    serve(Manager(handler), args.port, "https")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """HTTPS hello-world server, idiomatic mongoose_py: listen("https://...",
 tls=TlsOpts(cert, key)) (Mongoose's built-in TLS 1.3) and a Connection
 subclass with only on_http_msg. Usage: --port N --cert FILE --key FILE"""
-import argparse
-
 from mongoose_py import Connection, Manager, TlsOpts
+
+from server_cli import parse_args, serve
 
 
 class Hello(Connection):
@@ -12,14 +12,8 @@ class Hello(Connection):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=8443)
-    ap.add_argument("--cert", required=True)
-    ap.add_argument("--key", required=True)
-    args = ap.parse_args()
-    mgr = Manager(connection_class=Hello)
-    mgr.listen("https://127.0.0.1:%d" % args.port, tls=TlsOpts(cert=args.cert, key=args.key))
-    mgr.run()
+    args = parse_args(8443, tls=True)
+    serve(Manager(connection_class=Hello), args.port, "https", tls=TlsOpts(cert=args.cert, key=args.key))
 
 
 if __name__ == "__main__":

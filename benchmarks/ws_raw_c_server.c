@@ -6,21 +6,10 @@
  *   without --cert: http://, upgrades every request and echoes each message;
  *   with --cert/--key: https:// (Mongoose's built-in TLS), answers
  *   "Hello, World!" (and still upgrades requests with an Upgrade header). */
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "bench_server.h"
 
-#include "mongoose.h"
-
-static volatile sig_atomic_t s_stop = 0;
 static struct mg_str s_cert, s_key;
 static int s_tls = 0;
-
-static void on_signal(int signo) {
-  (void) signo;
-  s_stop = 1;
-}
 
 static void fn(struct mg_connection *c, int ev, void *ev_data) {
   if (ev == MG_EV_ACCEPT && s_tls) {
@@ -43,15 +32,8 @@ static void fn(struct mg_connection *c, int ev, void *ev_data) {
 }
 
 int main(int argc, char *argv[]) {
-  struct mg_mgr mgr;
-  char url[64];
-  const char *cert = NULL, *key = NULL;
-  int port = 8000, i;
-  for (i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--cert") == 0 && i + 1 < argc) cert = argv[++i];
-    else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) key = argv[++i];
-  }
+  const char *cert = arg_value(argc, argv, "--cert"), *key = arg_value(argc, argv, "--key");
+  int rc;
   if (cert != NULL && key != NULL) {
     s_cert = mg_file_read(&mg_fs_posix, cert);
     s_key = mg_file_read(&mg_fs_posix, key);
@@ -61,18 +43,8 @@ int main(int argc, char *argv[]) {
     }
     s_tls = 1;
   }
-  snprintf(url, sizeof(url), "%s://127.0.0.1:%d", s_tls ? "https" : "http", port);
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  mg_log_set(MG_LL_ERROR);
-  mg_mgr_init(&mgr);
-  if (mg_http_listen(&mgr, url, fn, NULL) == NULL) {
-    fprintf(stderr, "cannot listen on %s\n", url);
-    return 1;
-  }
-  while (!s_stop) mg_mgr_poll(&mgr, 100);
-  mg_mgr_free(&mgr);
+  rc = serve(argc, argv, s_tls ? "https" : "http", fn);
   free((void *) s_cert.buf);
   free((void *) s_key.buf);
-  return 0;
+  return rc;
 }

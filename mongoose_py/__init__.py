@@ -28,6 +28,7 @@ _lib.mg_boot_timestamp_ms = int(_time.time() * 1000) - _lib.mg_millis()
 from ._bridge import EV as _EV  # noqa: E402
 from ._connection import Connection  # noqa: E402
 from ._http import http_parse_multipart, http_var  # noqa: E402
+from ._limits import Limits  # noqa: E402
 from ._manager import Manager  # noqa: E402
 from ._serve import serve  # noqa: E402
 from ._messages import HttpMessage, MqttMessage, WsMessage  # noqa: E402
@@ -61,7 +62,7 @@ MQTT_PROP_TYPE_INT = _lib.MQTT_PROP_TYPE_INT
 MQTT_PROP_TYPE_SHORT = _lib.MQTT_PROP_TYPE_SHORT
 
 __all__ = [
-    "Manager", "AsyncManager", "serve", "Connection", "HttpMessage", "WsMessage", "MqttMessage", "TlsOpts", "Timer", "Rpc", "RpcReq",
+    "Manager", "AsyncManager", "serve", "Connection", "Limits", "HttpMessage", "WsMessage", "MqttMessage", "TlsOpts", "Timer", "Rpc", "RpcReq",
     "http_parse_multipart", "http_var", "base64_decode", "base64_encode", "crc32", "event_name",
     "hmac_sha256", "json_get", "json_get_bool", "json_get_long", "json_get_num", "json_get_str",
     "log_get", "log_set", "match", "md5", "millis", "random_bytes", "random_str", "sha1", "sha256",

@@ -214,8 +214,23 @@ uint32_t mg_crc32(uint32_t crc, const char *buf, size_t len);
 
 /* ---- our shim (_shim.c) ---- */
 
+/* Resource limits (mongoose_py.Limits): set from Python on a listener or a
+ * client, copied into each accepted connection at MG_EV_OPEN. */
+struct mgpy_limits {
+  uint64_t max_head;          /* request line + headers, bytes: 431 past it */
+  uint64_t max_headers;       /* header lines: 431 past it */
+  uint64_t max_body;          /* buffered request body, bytes: 413 past it */
+  uint64_t ws_max_message;    /* WebSocket message (all fragments), bytes: 1009 past it */
+  uint64_t send_high_water;   /* stop reading while this much output is queued; 0 = off */
+  uint32_t max_connections;   /* listener: accepted connections open at once; 0 = no cap */
+  uint32_t head_timeout_ms;   /* request head must be complete within this; 0 = none */
+  uint32_t body_timeout_ms;   /* request body must progress within this; 0 = none */
+  uint32_t idle_timeout_ms;   /* keep-alive connection idle between requests; 0 = none */
+};
+
 /* Per-connection state, owned by the C connection through fn_data; the shim
- * frees it right after MG_EV_CLOSE has been dispatched. */
+ * frees it right after MG_EV_CLOSE has been dispatched. Partial: C-only
+ * fields may follow the ones Python reads. */
 struct mgpy_conn {
   uint32_t mask;               /* bit (1 << ev): forward ev to Python */
   void *handle;                /* ffi.new_handle(Connection); NULL until Python binds it */
@@ -234,6 +249,8 @@ struct mgpy_conn {
   uint64_t ws_deadline;        /* mg_millis() after which a closing WebSocket is dropped; 0 = none */
   size_t send_mark;            /* send.len when MG_EV_HTTP_MSG was dispatched */
   int kick;                    /* deferred response done, request buffered: parse at next poll */
+  struct mgpy_limits lim;      /* this connection's limits (a listener's: its children's) */
+  ...;
 };
 
 /* The one trampoline into Python: connection events (c != NULL, st = its state)

@@ -8,7 +8,7 @@ Python: the C shim filters the rest.
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable, Iterable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Tuple
 
 from ._bridge import ALL_EVENTS, class_hooks, mask_of
 from ._ffi import NULL, cstr, ffi, lib, reentrant, to_bytes, unpack
@@ -16,6 +16,9 @@ from ._http import HttpMethods
 from ._mqtt import MqttMethods
 from ._threads import call_on_loop, get_ident, on_loop, on_loop_property
 from ._ws import WsMethods
+
+if TYPE_CHECKING:
+    from ._limits import Limits
 
 EventHandler = Callable[["Connection", int, Any], Any]
 _ALWAYS = (1 << lib.MG_EV_OPEN) | (1 << lib.MG_EV_CLOSE)
@@ -155,6 +158,30 @@ class Connection(HttpMethods, WsMethods, MqttMethods):
             self._events = frozenset(events)
         if self._c is not None:
             self._mgr._call(self._update_mask)
+
+    @property
+    def limits(self) -> "Limits":
+        """This connection's :class:`Limits` (a listener's: those its accepted connections get)."""
+        from ._limits import Limits
+        st = self._st
+        if st is None:
+            raise RuntimeError("Connection has been closed")
+        return Limits._read(st)
+
+    def set_limits(self, limits: "Limits") -> None:
+        """Replace this connection's limits; on a listener, those of connections accepted from now on."""
+        from ._limits import Limits
+        if not isinstance(limits, Limits):
+            raise TypeError("set_limits() needs a mongoose_py.Limits, got %s" % type(limits).__name__)
+
+        def apply() -> None:
+            if self._st is None:
+                raise RuntimeError("Connection has been closed")
+            limits._apply(self._st)
+
+        if self._mgr is None:
+            raise RuntimeError("Connection has been closed")
+        self._mgr._call(apply)
 
     @property
     def userdata(self) -> Any:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple, Type
 
 from ._bridge import E_HTTP_MSG, E_WAKEUP, F_ACCEPTED, F_RESP, deliver, interrupted, log_from_callback
 from ._connection import Connection, EventHandler
+from ._limits import DEFAULT_LIMITS, Limits
 from ._ffi import NULL, cstr, ffi, lib, reentrant, to_bytes
 from ._threads import _Call, call_on_loop, get_ident, manager_on_loop
 from ._timer import Timer
@@ -82,6 +83,8 @@ class Manager:
         self._stop_requested = False
         self._stashed = None                  # KeyboardInterrupt/SystemExit raised in a handler
         self._wakeup_enabled = bool(enable_wakeup)
+        self._native_thread = None            # aio native mode: the asyncio loop's thread
+        self._after_call = None               # aio native mode: called after a direct call
         self._bell_id = lib.mgpy_doorbell_init(self._mgr)
         if not self._bell_id:
             raise RuntimeError("Failed to initialize wakeup support")
@@ -288,10 +291,13 @@ class Manager:
         if self._freed or self._closing:
             raise RuntimeError("Manager has been freed")
 
-    def _new(self, connection_class, handler, events, tls):
+    def _new(self, connection_class, handler, events, tls, limits=None):
         cls = connection_class or self._connection_class
         conn = cls()
         conn._setup(self, handler, frozenset(events) if events is not None else None)
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError("limits= needs a mongoose_py.Limits, got %s" % type(limits).__name__)
+        (limits or DEFAULT_LIMITS)._apply(conn._st)
         if tls is not None:
             copts, keep = tls._c_opts()
             conn._st.tls = copts
@@ -309,16 +315,17 @@ class Manager:
     @manager_on_loop
     def listen(self, url: str, handler: Optional[EventHandler] = None, *, http: Optional[bool] = None,
                connection_class: Optional[Type[Connection]] = None, events: Optional[Iterable[int]] = None,
-               tls=None, reuse_port: bool = False) -> Connection:
+               tls=None, reuse_port: bool = False, limits: Optional[Limits] = None) -> Connection:
         """Listen on ``url`` (``http://``, ``https://``, ``ws://``, ``tcp://``, ``udp://``...).
 
-        Accepted connections inherit ``handler`` and ``connection_class``;
-        with ``tls=TlsOpts(...)`` each one starts TLS by itself. ``reuse_port``
+        Accepted connections inherit ``handler``, ``connection_class`` and
+        ``limits`` (default: :class:`Limits` ``()``, safe defaults); with
+        ``tls=TlsOpts(...)`` each one starts TLS by itself. ``reuse_port``
         sets SO_REUSEPORT so that several processes can share the port.
         """
         self._check_open()
         is_http = http if http is not None else _is_http(url)
-        conn = self._new(connection_class, handler, events, tls)
+        conn = self._new(connection_class, handler, events, tls, limits)
         opener = reentrant.mgpy_listen_reuse if reuse_port else reentrant.mgpy_listen
         c = opener(self._mgr, cstr(url), lib.MGPY_PROTO_HTTP if is_http else lib.MGPY_PROTO_RAW, conn._st)
         return self._opened(conn, c, "listen on", url)
@@ -329,12 +336,12 @@ class Manager:
     @manager_on_loop
     def connect(self, url: str, handler: Optional[EventHandler] = None, *, http: Optional[bool] = None,
                 connection_class: Optional[Type[Connection]] = None, events: Optional[Iterable[int]] = None,
-                tls=None) -> Connection:
+                tls=None, limits: Optional[Limits] = None) -> Connection:
         """Open an outbound connection (asynchronous: MG_EV_CONNECT follows).
         HTTP clients write their request with ``send()`` on MG_EV_CONNECT."""
         self._check_open()
         is_http = http if http is not None else _is_http(url)
-        conn = self._new(connection_class, handler, events, tls)
+        conn = self._new(connection_class, handler, events, tls, limits)
         proto = lib.MGPY_PROTO_HTTP if is_http else lib.MGPY_PROTO_RAW
         c = reentrant.mgpy_connect(self._mgr, cstr(url), proto, conn._st)
         return self._opened(conn, c, "connect to", url)
@@ -345,11 +352,11 @@ class Manager:
     @manager_on_loop
     def ws_connect(self, url: str, handler: Optional[EventHandler] = None, *, headers=None, tls=None,
                    connection_class: Optional[Type[Connection]] = None,
-                   events: Optional[Iterable[int]] = None) -> Connection:
+                   events: Optional[Iterable[int]] = None, limits: Optional[Limits] = None) -> Connection:
         """WebSocket client: MG_EV_WS_OPEN when the upgrade completes."""
         from ._ffi import header_block
         self._check_open()
-        conn = self._new(connection_class, handler, events, tls)
+        conn = self._new(connection_class, handler, events, tls, limits)
         c = reentrant.mgpy_ws_connect(self._mgr, cstr(url), header_block(headers).encode("utf-8"), conn._st)
         if c == NULL:
             return self._opened(conn, c, "create WebSocket connection to", url)
@@ -358,11 +365,12 @@ class Manager:
     @manager_on_loop
     def mqtt_listen(self, url: str, handler: Optional[EventHandler] = None, *,
                     connection_class: Optional[Type[Connection]] = None,
-                    events: Optional[Iterable[int]] = None, tls=None) -> Connection:
+                    events: Optional[Iterable[int]] = None, tls=None,
+                    limits: Optional[Limits] = None) -> Connection:
         """Accept MQTT clients: MG_EV_MQTT_CMD for every packet (you write the broker,
         or use :class:`mongoose_py.mqtt.Broker`)."""
         self._check_open()
-        conn = self._new(connection_class, handler, events, tls)
+        conn = self._new(connection_class, handler, events, tls, limits)
         c = reentrant.mgpy_listen(self._mgr, cstr(url), lib.MGPY_PROTO_MQTT, conn._st)
         return self._opened(conn, c, "listen for MQTT on", url)
 
@@ -372,7 +380,7 @@ class Manager:
                      *, will_topic: Optional[str] = None, will_message=None, will_qos: int = 0,
                      will_retain: bool = False, version: int = 4, properties=None, will_properties=None, tls=None,
                      connection_class: Optional[Type[Connection]] = None,
-                     events: Optional[Iterable[int]] = None) -> Connection:
+                     events: Optional[Iterable[int]] = None, limits: Optional[Limits] = None) -> Connection:
         """MQTT client: sends CONNECT; MG_EV_MQTT_OPEN carries the CONNACK code."""
         from ._mqtt import mqtt_opts, start_keepalive
         self._check_open()
@@ -387,7 +395,7 @@ class Manager:
         if properties:
             fields["props"] = properties
         opts, keep = mqtt_opts(**fields)
-        conn = self._new(connection_class, handler, events, tls)
+        conn = self._new(connection_class, handler, events, tls, limits)
         c = reentrant.mgpy_mqtt_connect(self._mgr, cstr(url), opts, conn._st)
         self._opened(conn, c, "connect to MQTT broker", url)
         # Mongoose sends no PINGREQ by itself: ping on time, close when the broker goes silent.

@@ -21,9 +21,7 @@ def _run_one(target: Union[Type[Connection], Callable[..., Any]], url: str, poll
             listener = mgr.listen(url, target, reuse_port=reuse_port)
         if parent is not None:
             def check_parent() -> None:
-                # A parent killed without forwarding a signal (SIGKILL, OOM killer)
-                # must not leave workers holding the port: re-parented means orphaned.
-                if os.getppid() != parent:
+                if orphaned(parent):  # must not leave workers holding the port
                     mgr.stop()
 
             mgr.timer_add(PARENT_CHECK_MS, check_parent, repeat=True)
@@ -50,6 +48,13 @@ def serve(target: Union[Type[Connection], Callable[..., Any]], url: str = "http:
         return
     if url.rstrip("/").endswith(":0"):
         raise ValueError("workers > 1 need a fixed port: each worker would get its own with :0")
+    run_forked(workers, lambda parent: _run_one(target, url, poll_ms, shutdown_timeout, True, ready, parent))
+
+
+def run_forked(workers: int, child: Callable[[int], None]) -> None:
+    """Fork ``workers`` processes running ``child(parent_pid)``; forward
+    SIGINT/SIGTERM to them and wait for all. A child must stop by itself
+    when ``os.getppid()`` is no longer ``parent_pid`` (see :func:`orphaned`)."""
     children = []
     parent = os.getpid()
     for _ in range(workers):
@@ -57,7 +62,7 @@ def serve(target: Union[Type[Connection], Callable[..., Any]], url: str = "http:
         if pid == 0:  # worker
             code = 0
             try:
-                _run_one(target, url, poll_ms, shutdown_timeout, True, ready, parent)
+                child(parent)
             except BaseException:  # noqa: B902 - a worker must never return into the parent's code
                 import traceback
                 traceback.print_exc()
@@ -86,3 +91,9 @@ def serve(target: Union[Type[Connection], Callable[..., Any]], url: str = "http:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def orphaned(parent: Optional[int]) -> bool:
+    """True in a forked worker whose parent died without forwarding a signal
+    (SIGKILL, OOM killer): re-parented means orphaned."""
+    return parent is not None and os.getppid() != parent

@@ -32,6 +32,11 @@ enum {
   MGPY_F_READABLE = 1 << 15, MGPY_F_WRITABLE = 1 << 16
 };
 
+struct mgpy_limits {
+  uint64_t max_head, max_headers, max_body, ws_max_message, send_high_water;
+  uint32_t max_connections, head_timeout_ms, body_timeout_ms, idle_timeout_ms;
+};
+
 struct mgpy_conn {
   uint32_t mask;
   void *handle;
@@ -50,6 +55,7 @@ struct mgpy_conn {
   uint64_t ws_deadline; /* mg_millis() after which a closing WebSocket is dropped; 0 = none */
   size_t send_mark;     /* send.len when MG_EV_HTTP_MSG was dispatched: "replied yet?" */
   int kick;             /* response finished outside the handler, request buffered: parse at next poll */
+  struct mgpy_limits lim; /* see _cdef.h; a listener's are copied into each accepted child */
 };
 
 /* The extern "Python" trampoline, defined by cffi below this code. */
@@ -129,6 +135,7 @@ static void mgpy_shim(struct mg_connection *c, int ev, void *ev_data) {
     child->tls = st->tls;
     child->tls_required = st->tls_required;
     child->high_water = st->high_water;
+    child->lim = st->lim;
     c->fn_data = st = child;
   }
   /* Mongoose's built-in TLS fires MG_EV_TLS_HS on clients only: give accepted

@@ -50,13 +50,18 @@ def call_on_loop(mgr: Any, fn: Callable[..., Any], args: Tuple[Any, ...], kwargs
     me = get_ident()
     if mgr._owner == me:
         return fn(*args, **kwargs)
-    if mgr._lock.acquire(False):
+    # The thread of an asyncio loop driving the Manager natively (aio.py) waits
+    # for the lock: other threads only hold it for a short direct call, and
+    # queueing would block that loop until it polls, which it is not doing.
+    if mgr._lock.acquire(mgr._native_thread == me):
         try:
             mgr._owner = me
             return fn(*args, **kwargs)
         finally:
             mgr._owner = None
             mgr._lock.release()
+            if mgr._after_call is not None:
+                mgr._after_call()  # native mode: data queued between passes needs a pass
     call = _Call(fn, args, kwargs)
     mgr._post(call)
     while not call.done.wait(0.05):
@@ -74,6 +79,8 @@ def call_on_loop(mgr: Any, fn: Callable[..., Any], args: Tuple[Any, ...], kwargs
             finally:
                 mgr._owner = None
                 mgr._lock.release()
+                if mgr._after_call is not None:
+                    mgr._after_call()
     if call.error is not None:
         raise call.error
     return call.result

@@ -1,13 +1,23 @@
-"""asyncio integration: a Manager polled by a background thread.
+"""asyncio integration: the Manager driven by the asyncio loop, or by a thread.
 
 >>> async def main():
-...     async with AsyncManager(handler) as am:
+...     async with AsyncManager(handler, native=True) as am:
 ...         am.listen("http://127.0.0.1:8000")
 ...         await asyncio.sleep(3600)
 
-Handlers run on the poll thread; use ``am.schedule(coro_or_callback)`` to hop
-onto the asyncio loop. Every Manager method is thread-safe (see the README's
-"Threads"), so the delegated methods need no lock of their own.
+``native=True``: the asyncio loop drives the Manager itself (Mongoose's epoll
+fd watched with ``add_reader``, timers with ``call_at``; see ``_native.py``).
+Handlers run on the loop thread, between other callbacks and tasks: they may
+start tasks (``asyncio.ensure_future``), and a coroutine may call any
+Connection method directly; it returns at once (nothing waits for a poll).
+No extra thread, and no CPU use while idle. Linux (epoll) only.
+
+``native=False`` (the default, as before): a background thread polls every
+``poll_interval`` ms at most; handlers run on that thread; use
+``am.schedule(coro_or_callback)`` to hop onto the asyncio loop. A coroutine's
+Connection call then waits for that thread (behind a slow handler, too).
+Every Manager method is thread-safe (see the README's "Threads"), so the
+delegated methods need no lock of their own.
 """
 from __future__ import annotations
 
@@ -18,14 +28,17 @@ from typing import Any, Callable, Optional
 
 from ._connection import Connection
 from ._manager import Manager
+from ._native import NativeDriver
 from ._timer import Timer
 
 
 class AsyncManager:
     def __init__(self, handler: Optional[Callable[..., Any]] = None, poll_interval: int = 100,
                  error_handler: Optional[Callable[[Exception], Any]] = None,
-                 shutdown_timeout: float = 30) -> None:
+                 shutdown_timeout: float = 30, *, native: bool = False) -> None:
         self._handler = handler
+        self._native = bool(native)
+        self._driver: Optional[NativeDriver] = None
         self._poll_interval = int(poll_interval)
         self._error_handler = error_handler
         self._shutdown_timeout = float(shutdown_timeout)
@@ -38,6 +51,9 @@ class AsyncManager:
         self._loop = asyncio.get_running_loop()
         self._mgr = Manager(self._handler, enable_wakeup=True, error_handler=self._error_handler)
         self._stopping.clear()
+        if self._native:
+            self._driver = NativeDriver(self._mgr, self._loop, tick_ms=self._poll_interval)
+            return self
         self._thread = threading.Thread(target=self._run, name="mongoose_py-poll", daemon=True)
         self._thread.start()
         return self
@@ -48,6 +64,16 @@ class AsyncManager:
             mgr.poll(self._poll_interval)
 
     async def __aexit__(self, *exc: Any) -> None:
+        if self._driver is not None:
+            driver, mgr = self._driver, self._mgr
+            self._stopping.set()
+            try:
+                await driver.shutdown(self._shutdown_timeout)
+            finally:
+                driver.detach()
+                mgr.close()
+                self._mgr = self._driver = None
+            return
         mgr, thread = self._mgr, self._thread
         self._stopping.set()
         mgr.stop()  # rings the doorbell: the poll thread wakes at once
@@ -71,7 +97,14 @@ class AsyncManager:
 
     @property
     def running(self) -> bool:
+        if self._driver is not None:
+            return not self._stopping.is_set()
         return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+
+    @property
+    def native(self) -> bool:
+        """True when the asyncio loop drives the Manager (no poll thread)."""
+        return self._native
 
     def listen(self, url: str, handler: Optional[Callable[..., Any]] = None, *, http: Optional[bool] = None,
                **kwargs: Any) -> Connection:

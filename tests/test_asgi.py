@@ -106,3 +106,112 @@ def test_websocket_echo_and_close_code():
     assert binary == b"\x02\x01\x00"
     assert op == websocket.ABNF.OPCODE_CLOSE
     assert int.from_bytes(frame[:2], "big") == 4001 and frame[2:] == b"done"
+
+
+def test_pipelined_requests_and_http10_keepalive():
+    import socket
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await receive()
+        await asyncio.sleep(0.01 * (hash(scope["path"]) % 3))  # answers finish out of order
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    def client(port):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(6)))
+        buf = b""
+        while buf.count(b"HTTP/1.1 200") < 6 or not buf.endswith(b"/5"):
+            chunk = s.recv(65536)
+            assert chunk, "server closed early"
+            buf += chunk
+        # HTTP/1.0 with keep-alive: an exact length, the connection stays open
+        s.sendall(b"GET /ten HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        ten = b""
+        while not ten.endswith(b"/ten"):
+            chunk = s.recv(65536)
+            assert chunk, "server closed early"
+            ten += chunk
+        s.sendall(b"GET /again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        last = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            last += chunk
+        s.close()
+        return buf, ten, last
+
+    buf, ten, last = run_with_server(app, client)
+    assert [part.rsplit(b"\r\n\r\n", 1)[1] for part in buf.split(b"HTTP/1.1 200")[1:]] == \
+        [b"/%d" % i for i in range(6)]
+    assert b"Content-Length: 4" in ten and b"chunked" not in ten
+    assert last.endswith(b"/again") and b"Connection: close" in last
+
+
+def test_header_injection_is_refused_with_500():
+    errors = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-evil", b"a\r\nSet-Cookie: stolen=1")]})
+        await send({"type": "http.response.body", "body": b"never"})
+
+    async def main():
+        server = ASGIServer(app, error_handler=errors.append)
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, get, port, "/")
+        finally:
+            await server.stop()
+
+    status, headers, body = asyncio.run(main())
+    assert status == 500 and "Set-Cookie" not in headers and body == b"Internal Server Error\n"
+    assert isinstance(errors[0], ValueError)
+
+
+def test_stop_closes_websockets_with_1001():
+    async def app(scope, receive, send):
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    async def main():
+        server = ASGIServer(app)
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        loop = asyncio.get_running_loop()
+        ws = await loop.run_in_executor(None, lambda: websocket.create_connection(
+            "ws://127.0.0.1:%d/" % port, timeout=10))
+        await server.stop()
+        op, frame = await loop.run_in_executor(None, lambda: ws.recv_data(control_frame=True))
+        ws.close()
+        return op, frame
+
+    op, frame = asyncio.run(main())
+    assert op == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(frame[:2], "big") == 1001
+
+
+def test_app_oserror_is_reported_and_answered_500():
+    errors = []
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            raise ConnectionRefusedError("the app's database is down")
+
+    async def main():
+        server = ASGIServer(app, error_handler=errors.append)
+        port = (await server.start("http://127.0.0.1:0")).local_addr[1]
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, get, port, "/")
+        finally:
+            await server.stop()
+
+    status, _, _ = asyncio.run(main())
+    assert status == 500 and isinstance(errors[0], ConnectionRefusedError)

@@ -6,20 +6,27 @@ import time
 from mongoose_py import Connection, Manager
 
 
-def _read_until(mgr, s, count, marker, timeout=10):
-    s.settimeout(0.02)
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and buf.count(marker) < count:
-        mgr.poll(20)
-        try:
-            buf += s.recv(65536)
-        except socket.timeout:
-            pass
-    return buf
-
-
 PIPELINED = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(5))
+
+
+def pipelined(connection_class, marker, timeout=10):
+    """Send PIPELINED to a server of ``connection_class`` in one write and poll
+    until the five replies holding ``marker`` came back (or timeout): the bytes."""
+    with Manager() as mgr:
+        port = mgr.listen("http://127.0.0.1:0", connection_class=connection_class).local_addr[1]
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(PIPELINED)
+        s.settimeout(0.02)
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and buf.count(marker) < 5:
+            mgr.poll(20)
+            try:
+                buf += s.recv(65536)
+            except socket.timeout:
+                pass
+        s.close()
+    return buf
 
 
 def test_timer_deferred_replies_serve_pipelined_requests_in_order():
@@ -28,12 +35,7 @@ def test_timer_deferred_replies_serve_pipelined_requests_in_order():
             uri = msg.uri
             self._mgr.timer_add(5, lambda: self.reply(200, "late " + uri))
 
-    with Manager() as mgr:
-        port = mgr.listen("http://127.0.0.1:0", connection_class=Deferred).local_addr[1]
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(PIPELINED)
-        buf = _read_until(mgr, s, 5, b"late ")
-        s.close()
+    buf = pipelined(Deferred, b"late ")
     bodies = [part.split(b"\r\n\r\n", 1)[1][:7] for part in buf.split(b"HTTP/1.1 200")[1:]]
     assert bodies == [b"late /%d" % i for i in range(5)]
 
@@ -44,11 +46,6 @@ def test_reply_from_a_worker_thread_serves_pipelined_requests():
             uri = msg.uri
             threading.Thread(target=lambda: self.reply(200, "thread " + uri)).start()
 
-    with Manager() as mgr:
-        port = mgr.listen("http://127.0.0.1:0", connection_class=Threaded).local_addr[1]
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(PIPELINED)
-        buf = _read_until(mgr, s, 5, b"thread ")
-        s.close()
+    buf = pipelined(Threaded, b"thread ")
     assert buf.count(b"thread /") == 5
     assert [int(x[:1]) for x in buf.split(b"thread /")[1:]] == [0, 1, 2, 3, 4]

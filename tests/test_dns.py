@@ -5,91 +5,27 @@ with a hosts file of their own (names under ``.test``, which it answers
 locally: anything else there is NXDOMAIN) and point ``Manager(dns=...)`` at
 it. Nothing leaves the machine.
 """
-import grp
-import os
-import pwd
-import shutil
 import socket
-import struct
 import time
 
 import pytest
 
-from conftest import pump
+from conftest import Proc, pump
 from mongoose_py import (
     MG_EV_CLOSE, MG_EV_CONNECT, MG_EV_HTTP_MSG, MG_EV_OPEN, MG_EV_POLL, MG_EV_RESOLVE,
     Connection, Manager, _ffi,
 )
+from netutil import dns_query, silent_udp_port, start_dnsmasq
 
 FFI = _ffi.ffi
-
-
-def dnsmasq_path():
-    path = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
-    assert path, "dnsmasq is not installed (Debian package dnsmasq-base): scripts/test-all installs it"
-    return path
-
-
-def dns_query(port, name, timeout=0.5):
-    """rcode and answer addresses of an A query, or None if no answer came."""
-    qname = b"".join(bytes([len(x)]) + x.encode() for x in name.split(".")) + b"\0"
-    pkt = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + qname + struct.pack(">HH", 1, 1)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(timeout)
-    try:
-        s.sendto(pkt, ("127.0.0.1", port))
-        reply = s.recv(512)
-    except OSError:
-        return None
-    finally:
-        s.close()
-    return reply[3] & 15
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
-    t = socket.socket()
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-    except OSError:
-        port = None
-    finally:
-        u.close()
-        t.close()
-    return port
 
 
 @pytest.fixture(scope="module")
 def dns_server(tmp_path_factory):
     """``udp://127.0.0.1:PORT`` of a dnsmasq that knows myhost.test and other.test."""
-    from conftest import Proc
-    exe = dnsmasq_path()
-    d = tmp_path_factory.mktemp("dns")
-    hosts = d / "hosts"
+    hosts = tmp_path_factory.mktemp("dns") / "hosts"
     hosts.write_text("127.0.0.1 myhost.test\n127.0.0.1 other.test\n")
-    user = pwd.getpwuid(os.getuid()).pw_name
-    group = grp.getgrgid(os.getgid()).gr_name
-    proc = None
-    for _ in range(10):  # the port can be taken between probe and bind: retry
-        port = free_port()
-        if port is None:
-            continue
-        proc = Proc([exe, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-                     "--addn-hosts=%s" % hosts, "--listen-address=127.0.0.1", "--bind-interfaces",
-                     "--port=%d" % port, "--user=%s" % user, "--group=%s" % group, "--pid-file=",
-                     "--log-facility=-", "--local=/test/", "--cache-size=0"])
-        deadline = time.monotonic() + 5
-        while proc.p.poll() is None and time.monotonic() < deadline:
-            if dns_query(port, "myhost.test", 0.2) == 0:
-                break
-        if proc.p.poll() is None and dns_query(port, "myhost.test") == 0:
-            break
-        proc.stop()
-        proc = None
-    assert proc is not None, "could not start dnsmasq on 127.0.0.1"
+    proc, port = start_dnsmasq(Proc, hosts, "myhost.test")
     assert dns_query(port, "nope.test") == 3  # NXDOMAIN
     yield "udp://127.0.0.1:%d" % port
     proc.stop()
@@ -98,10 +34,8 @@ def dns_server(tmp_path_factory):
 @pytest.fixture
 def dead_dns():
     """A UDP port where nobody answers."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    yield "udp://127.0.0.1:%d" % s.getsockname()[1]
-    s.close()
+    with silent_udp_port() as port:
+        yield "udp://127.0.0.1:%d" % port
 
 
 class Recorder(Connection):
@@ -200,12 +134,17 @@ def test_udp_and_http_clients_resolve_too(dns_server):
         udp.close()
 
 
-def test_nxdomain_gives_clear_error(dns_server):
-    with Manager(dns=dns_server, dns_timeout_ms=3000) as mgr:
+def failed_connect(dns, dns_timeout_ms, url):
+    """A connect whose lookup fails: ``(Recorder, seconds until its close)``."""
+    with Manager(dns=dns, dns_timeout_ms=dns_timeout_ms) as mgr:
         start = time.monotonic()
-        conn = mgr.connect("tcp://nope.test:80", connection_class=Recorder)
+        conn = mgr.connect(url, connection_class=Recorder)
         pump(mgr, lambda: "close" in conn.kinds(), timeout=5)
-        elapsed = time.monotonic() - start
+        return conn, time.monotonic() - start
+
+
+def test_nxdomain_gives_clear_error(dns_server):
+    conn, elapsed = failed_connect(dns_server, 3000, "tcp://nope.test:80")
     errors = [m for k, m in conn.events if k == "error"]
     assert conn.kinds() == ["error", "close"], conn.events  # one error, no resolve/connect
     assert "DNS lookup failed" in errors[0], errors
@@ -213,11 +152,7 @@ def test_nxdomain_gives_clear_error(dns_server):
 
 
 def test_timeout_gives_error(dead_dns):
-    with Manager(dns=dead_dns, dns_timeout_ms=300) as mgr:
-        start = time.monotonic()
-        conn = mgr.connect("tcp://myhost.test:80", connection_class=Recorder)
-        pump(mgr, lambda: "close" in conn.kinds(), timeout=5)
-        elapsed = time.monotonic() - start
+    conn, elapsed = failed_connect(dead_dns, 300, "tcp://myhost.test:80")
     assert conn.kinds() == ["error", "close"], conn.events
     assert conn.events[0][1] == "DNS timeout"
     assert 0.25 <= elapsed < 4

@@ -16,7 +16,6 @@ import re
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ import pytest
 
 from certs import make_pki
 from conftest import require_tool, wait_for
+from netutil import UdpResponder, free_port, silent_udp_port, sntp_reply, start_dnsmasq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "examples"))
@@ -119,14 +119,6 @@ def get(url, data=None, headers=None, method=None, timeout=10):
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---------------------------------------------------------------- every example
@@ -561,46 +553,13 @@ def test_mqtt_client_with_mosquitto_qos_and_keepalive(run, procs, tmp_path):
 
 # ---------------------------------------------------------------- SNTP, DNS
 
-NTP_DELTA = 2208988800
 FAKE_EPOCH_MS = 1000000000250  # 2001-09-09T01:46:40.250Z: not the local clock
-
-
-class SntpResponder:
-    """An RFC 4330 server on UDP 127.0.0.1 answering with a fixed time."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.requests = 0
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        sec, ms = divmod(FAKE_EPOCH_MS, 1000)
-        ts = struct.pack(">II", sec + NTP_DELTA, int(ms / 1000 * 2 ** 32))
-        while not self._stop.is_set():
-            try:
-                req, peer = self.sock.recvfrom(2048)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.requests += 1
-            head = struct.pack(">BBbbII4s", (4 << 3) | 4, 1, 6, -20, 0, 0, b"GPS\0")
-            self.sock.sendto(head + ts + req[40:48] + ts + ts, peer)
-
-    def close(self):
-        self._stop.set()
-        self.thread.join(5)
-        self.sock.close()
 
 
 @pytest.fixture
 def sntp_server():
-    r = SntpResponder()
+    """An RFC 4330 server on UDP 127.0.0.1 answering with a fixed time."""
+    r = UdpResponder(lambda request: sntp_reply(request, FAKE_EPOCH_MS))
     yield r
     r.close()
 
@@ -618,52 +577,20 @@ def test_sntp_client_periodic_and_no_server(run, sntp_server):
     assert client.readline().startswith("time ")
     assert client.readline().startswith("time ")
     client.stop_ok()
-    assert sntp_server.requests >= 2
+    assert len(sntp_server.requests) >= 2
 
-    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    silent.bind(("127.0.0.1", 0))
-    try:
-        rc, out, err = run("sntp_client.py", "--server", "udp://127.0.0.1:%d" % silent.getsockname()[1],
-                           "--timeout", "0.5").finish()
-        assert rc == 1 and "no answer" in err
-    finally:
-        silent.close()
+    with silent_udp_port() as silent:
+        rc, out, err = run("sntp_client.py", "--server", "udp://127.0.0.1:%d" % silent, "--timeout", "0.5").finish()
+    assert rc == 1 and "no answer" in err
 
 
 @pytest.fixture
 def dnsmasq(procs, tmp_path):
     """``udp://127.0.0.1:PORT`` of a dnsmasq that knows alpha.test and beta.test (.test is local)."""
-    import grp
-    import pwd
-    import shutil
-    exe = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
-    assert exe, "dnsmasq is not installed (Debian package dnsmasq-base): scripts/test-all installs it"
     hosts = tmp_path / "hosts"
     hosts.write_text("10.1.2.3 alpha.test\n10.9.8.7 beta.test\n")
-    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
-    for _ in range(5):
-        port = free_port()
-        p = procs([exe, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-                   "--addn-hosts=%s" % hosts, "--listen-address=127.0.0.1", "--bind-interfaces",
-                   "--port=%d" % port, "--user=%s" % user, "--group=%s" % group, "--pid-file=",
-                   "--log-facility=-", "--local=/test/", "--cache-size=0"])
-        if wait_for(lambda: _dns_answers(port) or p.p.poll() is not None, 5) and p.p.poll() is None:
-            return "udp://127.0.0.1:%d" % port
-        p.stop()
-    raise AssertionError("dnsmasq did not start")
-
-
-def _dns_answers(port):
-    q = struct.pack(">HHHHHH", 7, 0x0100, 1, 0, 0, 0) + b"\x05alpha\x04test\x00" + struct.pack(">HH", 1, 1)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(0.2)
-    try:
-        s.sendto(q, ("127.0.0.1", port))
-        return s.recv(512)[3] & 15 == 0
-    except OSError:
-        return False
-    finally:
-        s.close()
+    _, port = start_dnsmasq(procs, hosts, "alpha.test", tries=5)
+    return "udp://127.0.0.1:%d" % port
 
 
 def test_dns_client(run, dnsmasq):

@@ -16,6 +16,7 @@ from mongoose_py import (
     MG_EV_ACCEPT, MG_EV_CLOSE, MG_EV_HTTP_HDRS, MG_EV_HTTP_MSG, MG_EV_OPEN, MG_EV_POLL,
     MG_EV_READ, MG_EV_WRITE, Connection, HttpMessage, Manager, WsMessage, _ffi,
 )
+from netutil import free_port
 
 LIB = _ffi.lib
 
@@ -193,11 +194,7 @@ def test_client_hooks_resolve_connect_read_write_http_msg_close():
 
 
 def test_on_error_gets_the_message():
-    # A port nobody listens on: bind then close to get a free one.
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()  # nobody listens there
 
     class Client(Connection):
         errors = []
@@ -351,13 +348,18 @@ def test_handler_function_gets_every_event_including_poll():
     assert calls >= iterations + n * 6, (calls, iterations)
 
 
-def test_events_argument_narrows_a_handler():
-    seen = []
-
+def recording_ok_handler(seen):
+    """A handler that records every event it gets in ``seen`` and answers each request 200 "ok"."""
     def handler(conn, ev, data):
         seen.append(ev)
         if ev == MG_EV_HTTP_MSG:
             conn.reply(200, b"ok")
+    return handler
+
+
+def test_events_argument_narrows_a_handler():
+    seen = []
+    handler = recording_ok_handler(seen)
 
     n = 20
     with Manager() as mgr:
@@ -370,11 +372,7 @@ def test_events_argument_narrows_a_handler():
 
 def test_manager_events_argument_narrows_the_default_handler():
     seen = []
-
-    def handler(conn, ev, data):
-        seen.append(ev)
-        if ev == MG_EV_HTTP_MSG:
-            conn.reply(200, b"ok")
+    handler = recording_ok_handler(seen)
 
     with Manager(handler, events={MG_EV_HTTP_MSG, MG_EV_CLOSE}) as mgr:
         cli = RawClient(listen_port(mgr.listen("http://127.0.0.1:0")))

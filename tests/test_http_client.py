@@ -11,7 +11,6 @@ import hashlib
 import http.server
 import json
 import random
-import socket
 import threading
 
 import pytest
@@ -20,6 +19,7 @@ from conftest import pump
 from mongoose_py import (
     MG_EV_CLOSE, MG_EV_CONNECT, MG_EV_ERROR, MG_EV_HTTP_MSG, Connection, Manager,
 )
+from netutil import free_port
 
 MIB = 1024 * 1024
 TIMEOUT = 15
@@ -233,15 +233,21 @@ def test_chunked_response_from_our_server_is_reassembled(manager, our_port):
     assert fetch.responses[0]["body"] == b"one,\x00two," + b"three" * 1000
 
 
-def test_http_basic_auth_against_our_server(manager, our_port):
+def get_with_basic_auth(manager, url, path, user, password):
+    """GET ``path`` with ``http_basic_auth(user, password)``: the response."""
     def add_auth(conn):
-        conn.send("GET /creds HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
-        conn.http_basic_auth("alice", "s3cret:with:colons")
+        conn.send("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" % path)
+        conn.http_basic_auth(user, password)
         conn.send("\r\n")
 
     fetch = Fetch(after_connect=add_auth, expect=1)
-    run_client(manager, "http://127.0.0.1:%d" % our_port, fetch)
-    data = json.loads(fetch.responses[0]["body"])
+    run_client(manager, url, fetch)
+    return fetch.responses[0]
+
+
+def test_http_basic_auth_against_our_server(manager, our_port):
+    r = get_with_basic_auth(manager, "http://127.0.0.1:%d" % our_port, "/creds", "alice", "s3cret:with:colons")
+    data = json.loads(r["body"])
     assert data["creds"] == ["alice", "s3cret:with:colons"]
     assert data["auth"] == "Basic " + base64.b64encode(b"alice:s3cret:with:colons").decode()
 
@@ -290,10 +296,7 @@ def test_http_connect_explicit_and_message_copy(manager, our_port):
 
 
 def test_connect_refused_reports_error(manager):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
+    port = free_port()  # nothing listens there
     fetch = Fetch(request_bytes("GET", "/", port))
     run_client(manager, "http://127.0.0.1:%d" % port, fetch)
     assert fetch.errors and isinstance(fetch.errors[0], str)
@@ -362,15 +365,9 @@ def test_close_delimited_response_from_http_server(manager, py_server):
 
 
 def test_http_basic_auth_against_http_server(manager, py_server):
-    def add_auth(conn):
-        conn.send("GET /auth HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
-        conn.http_basic_auth("bob", "pa ss")
-        conn.send("\r\n")
-
-    fetch = Fetch(after_connect=add_auth, expect=1)
-    run_client(manager, url_of(py_server), fetch)
-    assert fetch.responses[0]["status"] == 200
-    assert json.loads(fetch.responses[0]["body"]) == ["bob", "pa ss"]
+    r = get_with_basic_auth(manager, url_of(py_server), "/auth", "bob", "pa ss")
+    assert r["status"] == 200
+    assert json.loads(r["body"]) == ["bob", "pa ss"]
 
 
 def test_many_clients_in_parallel_against_http_server(py_server):

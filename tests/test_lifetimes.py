@@ -2,12 +2,10 @@
 raising handlers, and 10,000 connections that leave nothing behind."""
 import base64
 import gc
-import http.client
 import logging
 import os
 import socket
 import struct
-import threading
 import weakref
 
 import pytest
@@ -16,32 +14,7 @@ from conftest import pump
 from mongoose_py import (
     MG_EV_CLOSE, MG_EV_HTTP_MSG, MG_EV_READ, Connection, HttpMessage, Manager,
 )
-
-
-def http_get(port, path="/", timeout=10, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path, headers=headers or {})
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
-
-
-def in_thread(fn, *args):
-    """Run ``fn`` on a worker thread; returns a holder with .result/.error."""
-    out = {}
-
-    def run():
-        try:
-            out["result"] = fn(*args)
-        except BaseException as exc:  # reported by the test
-            out["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    out["thread"] = t
-    return out
+from netutil import http_get, in_thread, raw_exchange
 
 
 def finish(mgr, job, timeout=15):
@@ -51,23 +24,9 @@ def finish(mgr, job, timeout=15):
     return job["result"]
 
 
-def raw_exchange(port, data, timeout=10):
-    """Send ``data`` and read until the server closes (or timeout)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
-    finally:
-        s.close()
+def get(mgr, port, path):
+    """GET ``path`` from a client thread while this thread polls ``mgr``: ``(status, body)``."""
+    return finish(mgr, in_thread(http_get, port, path))
 
 
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -112,7 +71,7 @@ def test_server_close_inside_own_handler(where):
             assert out == b""
         assert pump(mgr, lambda: len(closes) == 1)
         # The loop goes on: a fresh request is served.
-        assert finish(mgr, in_thread(http_get, port, "/ok")) == (200, b"ok")
+        assert get(mgr, port, "/ok") == (200, b"ok")
 
 
 def test_close_in_close_handler_runs_once_and_after_is_no_op():
@@ -288,7 +247,7 @@ def test_stored_view_raises_and_copy_survives_in_any_thread():
 
         assert finish(mgr, in_thread(send)).startswith(b"HTTP/1.1 200")
         # Let Mongoose reuse the receive buffer with more traffic first.
-        assert finish(mgr, in_thread(http_get, port, "/" + "z" * 300)) == (200, b"ok")
+        assert get(mgr, port, "/" + "z" * 300) == (200, b"ok")
 
     msg = stored[0]
     assert isinstance(msg, HttpMessage)
@@ -341,20 +300,25 @@ def test_stored_ws_view_raises_and_copy_survives():
 
 # ---- raising handlers ------------------------------------------------------------
 
-def test_raising_handler_gives_500_and_the_loop_goes_on(caplog):
+def boom_handler(body):
+    """A handler that raises ValueError("boom") for /boom and answers 200 ``body`` otherwise."""
     def handler(conn, ev, data):
         if ev == MG_EV_HTTP_MSG:
             if data.uri == "/boom":
                 raise ValueError("boom")
-            conn.reply(200, b"fine")
+            conn.reply(200, body)
+    return handler
 
+
+def test_raising_handler_gives_500_and_the_loop_goes_on(caplog):
+    handler = boom_handler(b"fine")
     with caplog.at_level(logging.ERROR, logger="mongoose_py"):
         with Manager(handler) as mgr:
             port = mgr.listen("http://127.0.0.1:0").local_addr[1]
             for _ in range(3):
-                status, _ = finish(mgr, in_thread(http_get, port, "/boom"))
+                status, _ = get(mgr, port, "/boom")
                 assert status == 500
-                assert finish(mgr, in_thread(http_get, port, "/ok")) == (200, b"fine")
+                assert get(mgr, port, "/ok") == (200, b"fine")
     assert any("boom" in (r.exc_text or "") or (r.exc_info and "boom" in str(r.exc_info[1]))
                for r in caplog.records)
 
@@ -369,8 +333,8 @@ def test_raising_hook_gives_500_too():
     errors = []
     with Manager(error_handler=errors.append) as mgr:
         port = mgr.listen("http://127.0.0.1:0", connection_class=Bad).local_addr[1]
-        assert finish(mgr, in_thread(http_get, port, "/boom"))[0] == 500
-        assert finish(mgr, in_thread(http_get, port, "/fine")) == (200, b"ok")
+        assert get(mgr, port, "/boom")[0] == 500
+        assert get(mgr, port, "/fine") == (200, b"ok")
     assert len(errors) == 1 and isinstance(errors[0], KeyError)
 
 
@@ -383,8 +347,8 @@ def test_error_handler_receives_the_exception():
 
     with Manager(handler, error_handler=errors.append) as mgr:
         port = mgr.listen("http://127.0.0.1:0").local_addr[1]
-        assert finish(mgr, in_thread(http_get, port, "/a"))[0] == 500
-        assert finish(mgr, in_thread(http_get, port, "/b"))[0] == 500
+        assert get(mgr, port, "/a")[0] == 500
+        assert get(mgr, port, "/b")[0] == 500
     assert [str(e) for e in errors] == ["from handler /a", "from handler /b"]
     assert all(isinstance(e, RuntimeError) for e in errors)
 
@@ -393,17 +357,12 @@ def test_error_handler_that_raises_is_logged_and_loop_goes_on(caplog):
     def bad_error_handler(exc):
         raise ValueError("error handler broke")
 
-    def handler(conn, ev, data):
-        if ev == MG_EV_HTTP_MSG:
-            if data.uri == "/boom":
-                raise ValueError("boom")
-            conn.reply(200, b"ok")
-
+    handler = boom_handler(b"ok")
     with caplog.at_level(logging.ERROR, logger="mongoose_py"):
         with Manager(handler, error_handler=bad_error_handler) as mgr:
             port = mgr.listen("http://127.0.0.1:0").local_addr[1]
-            assert finish(mgr, in_thread(http_get, port, "/boom"))[0] == 500
-            assert finish(mgr, in_thread(http_get, port, "/ok")) == (200, b"ok")
+            assert get(mgr, port, "/boom")[0] == 500
+            assert get(mgr, port, "/ok") == (200, b"ok")
     assert caplog.records
 
 
@@ -423,7 +382,7 @@ def test_keyboard_interrupt_in_handler_propagates_out_of_poll():
             pump(mgr, lambda: False, 10)
         assert errors == []  # not an "error": it is the user's interrupt
         # The manager is still usable after the interrupt.
-        assert finish(mgr, in_thread(http_get, port, "/ok")) == (200, b"ok")
+        assert get(mgr, port, "/ok") == (200, b"ok")
         s.close()
 
 

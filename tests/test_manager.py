@@ -1,59 +1,14 @@
 """Manager: context manager, idempotent close, calls after close, connections,
 default handler and connection class, listen/connect failures."""
 import gc
-import http.client
 import socket
-import threading
 import weakref
 
 import pytest
 
 from conftest import pump
 from mongoose_py import MG_EV_HTTP_MSG, Connection, Manager
-
-
-def raw_exchange(port, data, timeout=10):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
-    finally:
-        s.close()
-
-
-def in_thread(fn, *args):
-    out = {}
-
-    def run():
-        try:
-            out["result"] = fn(*args)
-        except BaseException as exc:
-            out["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    out["thread"] = t
-    return out
-
-
-def http_get(port, path="/"):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
-
+from netutil import http_get, in_thread, raw_exchange
 
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 

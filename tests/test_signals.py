@@ -1,17 +1,15 @@
 """run(): SIGTERM/SIGINT stop it (in a subprocess), shutdown_timeout lets an
-in-flight chunked response finish, stop() from another thread ends it."""
+in-flight chunked response finish (stop() from another thread: test_threads.py)."""
 import os
 import select
 import signal
 import socket
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
 
-from conftest import wait_for
 from mongoose_py import MG_EV_HTTP_MSG, Manager
 
 SERVER = textwrap.dedent("""
@@ -213,28 +211,6 @@ def test_shutdown_timeout_expires_on_a_stream_that_never_ends(procs, tmp_path):
     s.close()
     assert rc == 0, err.decode(errors="replace")
     assert b"stopped closed=True" in out
-
-
-def test_stop_from_another_thread_ends_run():
-    mgr = Manager()
-    mgr.listen("tcp://127.0.0.1:0")
-    ticks = []
-    mgr.timer_add(5, lambda: ticks.append(1), repeat=True)
-    done = threading.Event()
-
-    def runner():
-        mgr.run(poll_ms=1000)
-        done.set()
-
-    t = threading.Thread(target=runner, daemon=True)
-    t.start()
-    assert wait_for(lambda: len(ticks) >= 3, 5)
-    stopper = threading.Thread(target=mgr.stop)
-    stopper.start()
-    stopper.join(5)
-    t.join(5)
-    assert done.is_set() and not t.is_alive()
-    assert mgr.closed
 
 
 def test_stop_from_a_handler_ends_run_on_the_main_thread():

@@ -5,9 +5,6 @@ tell the server's answer from the local clock. Mongoose sets its global clock
 (``mg_boot_timestamp_ms``) from every good reply; the fixture puts it back so
 that later TLS tests still see the real time.
 """
-import socket
-import struct
-import threading
 import time
 
 import pytest
@@ -16,56 +13,14 @@ from conftest import pump
 from mongoose_py import (
     MG_EV_CLOSE, MG_EV_CONNECT, MG_EV_ERROR, MG_EV_SNTP_TIME, Connection, Manager, _ffi,
 )
+from netutil import UdpResponder, silent_udp_port, sntp_reply
 
 LIB = _ffi.lib
-NTP_DELTA = 2208988800          # 1900 -> 1970, seconds
 FAKE_EPOCH_MS = 1000000000250   # 2001-09-09T01:46:40.250Z: nowhere near the local clock
 
 
-def ntp_ts(epoch_ms):
-    sec, ms = divmod(epoch_ms, 1000)
-    return struct.pack(">II", sec + NTP_DELTA, int(ms / 1000 * 2 ** 32))
-
-
 def good_reply(request, epoch_ms=FAKE_EPOCH_MS):
-    """A server reply (mode 4, version 4, stratum 1) per RFC 4330 §4/§5."""
-    header = struct.pack(">BBbb", (0 << 6) | (4 << 3) | 4, 1, 6, -20)
-    header += struct.pack(">II", 0, 0) + b"GPS\0"
-    origin = request[40:48] if len(request) >= 48 else b"\0" * 8  # client's transmit time
-    return header + ntp_ts(epoch_ms) + origin + ntp_ts(epoch_ms) + ntp_ts(epoch_ms)
-
-
-class Responder:
-    """UDP SNTP server thread; ``reply(request) -> bytes or None`` shapes each answer."""
-
-    def __init__(self, reply=good_reply):
-        self.reply = reply
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.requests = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(2048)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.requests.append(data)
-            out = self.reply(data)
-            if out is not None:
-                self.sock.sendto(out, peer)
-
-    def close(self):
-        self._stop.set()
-        self.thread.join(5)
-        self.sock.close()
+    return sntp_reply(request, epoch_ms)
 
 
 @pytest.fixture
@@ -74,7 +29,7 @@ def responder():
     saved = LIB.mg_boot_timestamp_ms
 
     def start(reply=good_reply):
-        r = Responder(reply)
+        r = UdpResponder(reply)
         made.append(r)
         return r
 
@@ -188,15 +143,10 @@ def test_no_answer_times_out_and_closes(responder):
 def test_sntp_through_dns_name_needs_resolver():
     """A host name goes through the Manager's resolver: with a resolver that
     never answers, the result is an MG_EV_ERROR, not a hang or a crash."""
-    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    dead.bind(("127.0.0.1", 0))
-    try:
-        events = []
-        with Manager(dns="udp://127.0.0.1:%d" % dead.getsockname()[1], dns_timeout_ms=300) as mgr:
-            mgr.sntp_connect("udp://time.invalid:123",
-                             lambda c, ev, d: events.append((ev, d)) if ev in (MG_EV_ERROR, MG_EV_CLOSE) else None)
-            pump(mgr, lambda: any(ev == MG_EV_CLOSE for ev, _ in events), timeout=5)
-        errors = [d for ev, d in events if ev == MG_EV_ERROR]
-        assert errors and "DNS" in errors[0], events
-    finally:
-        dead.close()
+    events = []
+    with silent_udp_port() as dead, Manager(dns="udp://127.0.0.1:%d" % dead, dns_timeout_ms=300) as mgr:
+        mgr.sntp_connect("udp://time.invalid:123",
+                         lambda c, ev, d: events.append((ev, d)) if ev in (MG_EV_ERROR, MG_EV_CLOSE) else None)
+        pump(mgr, lambda: any(ev == MG_EV_CLOSE for ev, _ in events), timeout=5)
+    errors = [d for ev, d in events if ev == MG_EV_ERROR]
+    assert errors and "DNS" in errors[0], events

@@ -14,6 +14,7 @@ from conftest import pump, wait_for
 from mongoose_py import (
     MG_EV_CLOSE, MG_EV_CONNECT, MG_EV_ERROR, MG_EV_READ, Connection, Manager,
 )
+from netutil import free_port
 
 
 def recv_exact(sock, n, timeout=10.0):
@@ -243,10 +244,7 @@ def test_tcp_client_against_python_server():
 
 
 def test_tcp_connect_refused_gives_error():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nobody listens there now
+    port = free_port()  # nobody listens there
     events = []
     with Manager() as mgr:
         mgr.connect("tcp://127.0.0.1:%d" % port, lambda c, ev, d: events.append((ev, d)))

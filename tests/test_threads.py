@@ -364,7 +364,8 @@ def test_poll_waits_for_a_direct_call_made_by_another_thread():
         mgr.close()
 
 
-def test_stop_from_another_thread_ends_run():
+@pytest.mark.parametrize("stopper", ["the caller", "a third thread"])
+def test_stop_from_another_thread_ends_run(stopper):
     mgr = Manager()
     mgr.listen("tcp://127.0.0.1:0")
     ticks = []
@@ -378,7 +379,12 @@ def test_stop_from_another_thread_ends_run():
     t = threading.Thread(target=runner, daemon=True)
     t.start()
     assert wait_for(lambda: len(ticks) >= 3, 5)
-    mgr.stop()
+    if stopper == "the caller":
+        mgr.stop()
+    else:
+        third = threading.Thread(target=mgr.stop)
+        third.start()
+        third.join(5)
     t.join(5)
     assert done.is_set() and not t.is_alive()
     assert mgr.closed

@@ -9,6 +9,14 @@ from conftest import LoopThread, pump, wait_for
 from mongoose_py import MG_EV_HTTP_MSG, MG_EV_WAKEUP, Connection, Manager
 
 
+def wakeup_collector(got):
+    """A handler that appends the data of each MG_EV_WAKEUP to ``got``."""
+    def handler(conn, ev, data):
+        if ev == MG_EV_WAKEUP:
+            got.append(data)
+    return handler
+
+
 def test_wakeup_reaches_the_handler_as_bytes():
     got = []
 
@@ -76,11 +84,7 @@ def test_wakeup_data_must_be_bytes(bad):
 
 def test_wakeup_to_unknown_or_closed_id_is_dropped_and_later_ones_arrive():
     got = []
-
-    def handler(conn, ev, data):
-        if ev == MG_EV_WAKEUP:
-            got.append(data)
-
+    handler = wakeup_collector(got)
     with Manager(enable_wakeup=True) as mgr:
         listener = mgr.listen("tcp://127.0.0.1:0", handler)
         other = mgr.listen("tcp://127.0.0.1:0", handler)
@@ -115,11 +119,7 @@ def test_wakeup_only_reaches_connections_that_listen_for_it():
 @pytest.mark.parametrize("size", [0, 1, 16 * 1024, 64 * 1024, 1024 * 1024])
 def test_wakeup_payload_sizes_intact(size):
     got = []
-
-    def handler(conn, ev, data):
-        if ev == MG_EV_WAKEUP:
-            got.append(data)
-
+    handler = wakeup_collector(got)
     payload = bytes((i * 7 + size) & 0xFF for i in range(size))
     with Manager(enable_wakeup=True) as mgr:
         listener = mgr.listen("tcp://127.0.0.1:0", handler)
@@ -183,11 +183,7 @@ def test_wakeup_never_blocks_while_the_loop_is_busy_in_a_handler():
     release = threading.Event()
     entered = threading.Event()
     got = []
-
-    def handler(conn, ev, data):
-        if ev == MG_EV_WAKEUP:
-            got.append(data)
-
+    handler = wakeup_collector(got)
     with Manager(enable_wakeup=True) as mgr:
         listener = mgr.listen("tcp://127.0.0.1:0", handler)
 

@@ -99,3 +99,15 @@ def test_pipelined_requests_answered_in_order(wsgi):
     s.close()
     assert [part.rsplit(b"\r\n\r\n", 1)[1][:2] for part in buf.split(b"HTTP/1.1 200")[1:]] == \
         [b"/%d" % i for i in range(6)]
+
+
+def test_header_injection_is_refused_with_500(wsgi):
+    def app(env, start_response):
+        start_response("200 OK", [("X-Evil", "a\r\nSet-Cookie: stolen=1")])
+        return [b"never"]
+
+    port = wsgi(app, error_handler=lambda exc: None)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/")
+    r = c.getresponse()
+    assert r.status == 500 and r.headers.get("Set-Cookie") is None and r.read() == b"Internal Server Error\n"
